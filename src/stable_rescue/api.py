@@ -1,0 +1,122 @@
+"""The public functions: text in, frozen values and text out. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from stable_rescue.errors import RescueError
+from stable_rescue.model import Plan, RescueSource
+from stable_rescue.parse import Document, parse_domain, read_document
+from stable_rescue.plan import plan_rescue as _plan
+from stable_rescue.render import render_rescue, render_unrescue
+from stable_rescue.request import build_request
+
+
+@attrs.frozen(kw_only=True)
+class RescueResult:
+    """The rescued domain XML and the plan that produced it."""
+
+    xml: str
+    plan: Plan
+
+
+def plan_rescue(
+    domain_xml: str | bytes,
+    properties: Mapping[str, str],
+    source: str | RescueSource,
+    *,
+    source_format: str | None = None,
+    source_type: str | None = None,
+    allow_unaddressed: bool = False,
+    kernel: str | None = None,
+    initrd: str | None = None,
+    cmdline: str | None = None,
+) -> Plan:
+    """The rescue plan for ``domain_xml`` alone, without rendering XML.
+
+    Arguments as ``rescue``. Raises a ``RescueError`` subclass for every input it cannot plan.
+    """
+    plan, _ = _plan_document(
+        domain_xml,
+        properties,
+        source,
+        source_format=source_format,
+        source_type=source_type,
+        allow_unaddressed=allow_unaddressed,
+        kernel=kernel,
+        initrd=initrd,
+        cmdline=cmdline,
+    )
+    return plan
+
+
+def rescue(
+    domain_xml: str | bytes,
+    properties: Mapping[str, str],
+    source: str | RescueSource,
+    *,
+    source_format: str | None = None,
+    source_type: str | None = None,
+    allow_unaddressed: bool = False,
+    kernel: str | None = None,
+    initrd: str | None = None,
+    cmdline: str | None = None,
+) -> RescueResult:
+    """The rescue-mode twin of ``domain_xml``: every device where it was, the rescue media added.
+
+    ``properties`` are the rescue image's properties as Glance stores them (strings; unrelated
+    keys are ignored). ``source`` is a path or URI as ``--source`` reads it, or a
+    ``RescueSource``. ``source_format`` is required unless the name settles it (``.qcow2``,
+    ``.raw``, ``.iso``). ``allow_unaddressed`` accepts input whose devices lack addresses, at
+    the cost of the guarantees the plan's warnings name. ``kernel``, ``initrd`` and
+    ``cmdline`` replace a direct kernel boot for the rescue; without them it is taken out.
+    """
+    plan, document = _plan_document(
+        domain_xml,
+        properties,
+        source,
+        source_format=source_format,
+        source_type=source_type,
+        allow_unaddressed=allow_unaddressed,
+        kernel=kernel,
+        initrd=initrd,
+        cmdline=cmdline,
+    )
+    return RescueResult(xml=render_rescue(document, plan), plan=plan)
+
+
+def unrescue(rescued_xml: str | bytes) -> str:
+    """The domain as it was before ``rescue``, from the record in its ``<metadata>`` alone."""
+    return render_unrescue(read_document(rescued_xml))
+
+
+def _plan_document(
+    domain_xml: str | bytes,
+    properties: Mapping[str, str],
+    source: str | RescueSource,
+    *,
+    source_format: str | None,
+    source_type: str | None,
+    allow_unaddressed: bool,
+    kernel: str | None,
+    initrd: str | None,
+    cmdline: str | None,
+) -> tuple[Plan, Document]:
+    document = read_document(domain_xml)
+    domain = parse_domain(document)
+    request = build_request(
+        properties,
+        source,
+        source_format=source_format,
+        source_type=source_type,
+        allow_unaddressed=allow_unaddressed,
+        kernel=kernel,
+        initrd=initrd,
+        cmdline=cmdline,
+    )
+    return _plan(domain, request), document
+
+
+__all__ = ["RescueError", "RescueResult", "plan_rescue", "rescue", "unrescue"]

@@ -1,0 +1,191 @@
+"""Every failure a caller can cause, each with a stable, machine-readable ``code``.
+
+The ``code`` is the contract (listed in ``docs/errors.md``, never renamed); the message is for
+people: one clause, what was found against what was expected.
+"""
+
+from __future__ import annotations
+
+
+class RescueError(Exception):
+    """Base of every error that bad input can cause.
+
+    ``code`` is kebab-case and stable. ``context`` holds what the message talks about (``bus``,
+    ``limit``, ``xpath``, ...) for tools that want more than the text.
+    """
+
+    code: str = "rescue-error"
+
+    def __init__(self, message: str, **context: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = context
+
+    def to_json(self) -> dict[str, object]:
+        """The error as plain data, for ``--json-errors``."""
+        return {"code": self.code, "message": self.message, **_plain(self.context)}
+
+
+def _plain(context: dict[str, object]) -> dict[str, object]:
+    return {
+        key: value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+        for key, value in context.items()
+    }
+
+
+class InvalidDomainXML(RescueError, ValueError):
+    """The input is not a well-formed libvirt ``<domain>`` document."""
+
+    code = "invalid-domain-xml"
+
+
+class InvalidDomain(RescueError, ValueError):
+    """The domain is well-formed XML but libvirt itself would reject it."""
+
+    code = "invalid-domain"
+
+
+class UnsupportedHypervisor(RescueError):
+    """The domain type is not ``kvm`` or ``qemu``."""
+
+    code = "unsupported-hypervisor"
+
+
+class UnsupportedMachine(RescueError):
+    """The domain's architecture or machine type is one this library cannot place devices on."""
+
+    code = "unsupported-machine"
+
+
+class InvalidProperties(RescueError, ValueError):
+    """The image properties are not a mapping of names to strings."""
+
+    code = "invalid-properties"
+
+
+class UnsupportedRescueBus(RescueError, ValueError):
+    """``hw_rescue_bus`` (or the default bus property) names no bus we know."""
+
+    code = "unsupported-rescue-bus"
+
+
+class UnsupportedRescueDevice(RescueError, ValueError):
+    """``hw_rescue_device`` names no device type we know."""
+
+    code = "unsupported-rescue-device"
+
+
+class BusUnavailable(RescueError):
+    """The bus does not exist on this machine, or the domain has disabled it."""
+
+    code = "bus-unavailable"
+
+
+class UnsupportedDeviceForBus(RescueError):
+    """The device type cannot sit on the bus (a cdrom on virtio, a floppy off fdc, ...)."""
+
+    code = "unsupported-device-for-bus"
+
+
+class BusFull(RescueError):
+    """No free, legal place for the rescue device on its bus, and none can be added."""
+
+    code = "bus-full"
+
+
+class UnaddressedDevices(RescueError):
+    """Devices without explicit addresses: libvirt would assign them, and a new device may shift them."""
+
+    code = "unaddressed-devices"
+
+
+class InvalidSource(RescueError, ValueError):
+    """The rescue media source is not a usable path or URI."""
+
+    code = "invalid-source"
+
+
+class SourceFormatRequired(RescueError, ValueError):
+    """The source's format cannot be known from its name and was not given."""
+
+    code = "source-format-required"
+
+
+class UnsupportedSourceFormat(RescueError, ValueError):
+    """The given source format is not one libvirt's QEMU driver takes."""
+
+    code = "unsupported-source-format"
+
+
+class UnsupportedSourceForDevice(RescueError):
+    """The source type cannot back this device type (a ``lun`` needs a block or network source)."""
+
+    code = "unsupported-source-for-device"
+
+
+class InvalidBootOptions(RescueError, ValueError):
+    """Rescue kernel options that do not make sense together."""
+
+    code = "invalid-boot-options"
+
+
+class AlreadyRescued(RescueError):
+    """The domain already carries a rescue record."""
+
+    code = "already-rescued"
+
+
+class NotRescued(RescueError):
+    """The domain carries no rescue record to undo."""
+
+    code = "not-rescued"
+
+
+class InvalidRescueRecord(RescueError, ValueError):
+    """The rescue record is damaged, from an unknown version, or does not match the domain."""
+
+    code = "invalid-rescue-record"
+
+
+class InvalidImageJSON(RescueError, ValueError):
+    """``--image-json`` is not JSON, or holds no usable property object."""
+
+    code = "invalid-image-json"
+
+
+class UnreadableInput(RescueError, OSError):
+    """An input file named on the command line cannot be read."""
+
+    code = "unreadable-input"
+
+
+class UnwritableOutput(RescueError, OSError):
+    """An output file named on the command line cannot be written."""
+
+    code = "unwritable-output"
+
+
+ALL_ERRORS: tuple[type[RescueError], ...] = (
+    InvalidDomainXML,
+    InvalidDomain,
+    UnsupportedHypervisor,
+    UnsupportedMachine,
+    InvalidProperties,
+    UnsupportedRescueBus,
+    UnsupportedRescueDevice,
+    BusUnavailable,
+    UnsupportedDeviceForBus,
+    BusFull,
+    UnaddressedDevices,
+    InvalidSource,
+    SourceFormatRequired,
+    UnsupportedSourceFormat,
+    UnsupportedSourceForDevice,
+    InvalidBootOptions,
+    AlreadyRescued,
+    NotRescued,
+    InvalidRescueRecord,
+    InvalidImageJSON,
+    UnreadableInput,
+    UnwritableOutput,
+)

@@ -1,0 +1,232 @@
+"""PCI, PCIe and CCW placement for a new device, growing the topology where libvirt would.
+
+Conventional PCI (i440fx ``pc``): a slot with no function in use on pci-root or a pci-bridge.
+libvirt keeps one spare slot for a future bridge (qemuDomainAssignPCIAddresses reserves "1 extra
+slot for a (potential) bridge"): with two or more free slots the device takes the lowest; with
+exactly one, a pci-bridge goes there and the device behind it; with none, nothing fits.
+
+PCIe (q35, arm ``virt``): endpoints never sit on pcie-root. The device takes slot 0 of the
+lowest-index empty pcie-root-port or pcie-switch-downstream-port; else a new pcie-root-port is
+added, on a free function of a root-port slot that is already multifunction, or on the first
+completely free slot. Never on a free function of a slot whose function 0 lacks
+``multifunction='on'``: libvirt would set it on that existing device and so change its address.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from stable_rescue.errors import BusFull, UnsupportedMachine
+from stable_rescue.model import (
+    AddedController,
+    CcwAddress,
+    Controller,
+    Domain,
+    MachineFamily,
+    PciAddress,
+)
+
+SLOTS_PER_BUS = 32
+FUNCTIONS_PER_SLOT = 8
+# pci-bridge and pcie-to-pci-bridge keep slot 0 for their SHPC; pci-root's slot 0 is the host.
+_CONVENTIONAL_BUS_MODELS = ("pci-root", "pci-bridge", "pcie-to-pci-bridge")
+_ENDPOINT_PORT_MODELS = ("pcie-root-port", "pcie-switch-downstream-port")
+# q35's chipset: 00:1f.0 LPC, 00:1f.2 SATA 0, 00:1f.3 SMBus (qemuDomainValidateDevicePCISlotsQ35).
+_Q35_RESERVED_SLOTS = frozenset({0x1F})
+# i440fx's chipset: PIIX3 at 00:01.0 to 00:01.3 (qemuDomainValidateDevicePCISlotsPIIX3).
+_I440FX_RESERVED_SLOTS = frozenset({1})
+CCW_CSSID = 0xFE
+CCW_MAX_DEVNO = 0xFFFF
+
+
+@attrs.frozen(kw_only=True)
+class PciPlacement:
+    """Where the new device goes, and the controllers added to make room for it."""
+
+    address: PciAddress
+    controllers_added: tuple[AddedController, ...] = ()
+
+
+def _pci_controllers(domain: Domain) -> tuple[Controller, ...]:
+    return tuple(
+        sorted(
+            (c for c in domain.controllers if c.type == "pci"),
+            key=lambda controller: controller.index,
+        )
+    )
+
+
+def _used_functions(domain: Domain) -> frozenset[tuple[int, int, int]]:
+    """(bus, slot, function) of every device with a PCI address in domain 0."""
+    return frozenset(
+        (device.address.bus, device.address.slot, device.address.function)
+        for device in domain.devices
+        if isinstance(device.address, PciAddress) and device.address.domain == 0
+    )
+
+
+def _next_controller_index(domain: Domain) -> int:
+    indexes = [controller.index for controller in _pci_controllers(domain)]
+    return max(indexes, default=0) + 1
+
+
+def place_pci_device(domain: Domain, alias_prefix: str, *, conventional: bool) -> PciPlacement:
+    """A PCI address for a new device on the domain's machine.
+
+    ``conventional`` devices (AHCI, lsilogic) are plain PCI: on a PCIe machine libvirt puts them
+    behind a pcie-to-pci-bridge, not on a root port. virtio devices are PCIe endpoints there.
+    """
+    family = domain.machine.family
+    if family in (MachineFamily.Q35, MachineFamily.ARM_VIRT):
+        if conventional:
+            return _place_conventional_on_pcie(domain, alias_prefix)
+        return _place_pcie(domain, alias_prefix)
+    if family in (MachineFamily.I440FX, MachineFamily.PSERIES):
+        return _place_conventional(domain, alias_prefix)
+    raise UnsupportedMachine(
+        f"PCI placement on machine '{domain.machine.machine}' ({domain.machine.arch}); "
+        "expected pc, q35, arm virt or pseries",
+        machine=domain.machine.machine,
+    )
+
+
+# --- conventional PCI --------------------------------------------------------------------------
+
+
+def _conventional_buses(domain: Domain, *, include_root: bool) -> list[tuple[int, range]]:
+    """(bus index, usable slots) of every bus a conventional PCI device may sit on."""
+    buses: list[tuple[int, range]] = []
+    controllers = _pci_controllers(domain)
+    if include_root and not any(controller.index == 0 for controller in controllers):
+        buses.append((0, range(1, SLOTS_PER_BUS)))
+    for controller in controllers:
+        if controller.model == "pci-root" and not include_root:
+            continue
+        if controller.model in _CONVENTIONAL_BUS_MODELS:
+            buses.append((controller.index, range(1, SLOTS_PER_BUS)))
+    return buses
+
+
+def _free_conventional_slots(domain: Domain, *, include_root: bool = True) -> list[PciAddress]:
+    used = _used_functions(domain)
+    used_slots = {(bus, slot) for bus, slot, _ in used}
+    reserved = _I440FX_RESERVED_SLOTS if domain.machine.family is MachineFamily.I440FX else frozenset()
+    free: list[PciAddress] = []
+    for bus, slots in _conventional_buses(domain, include_root=include_root):
+        for slot in slots:
+            if bus == 0 and slot in reserved:
+                continue
+            if (bus, slot) not in used_slots:
+                free.append(PciAddress(bus=bus, slot=slot))
+    return free
+
+
+def _place_conventional(domain: Domain, alias_prefix: str) -> PciPlacement:
+    free = _free_conventional_slots(domain)
+    if len(free) >= 2:
+        return PciPlacement(address=free[0])
+    if len(free) == 1:
+        index = _next_controller_index(domain)
+        bridge = AddedController(
+            type="pci",
+            index=index,
+            model="pci-bridge",
+            alias=f"{alias_prefix}pci-bridge{index}",
+            address=free[0],
+            chassis_nr=index,
+        )
+        return PciPlacement(address=PciAddress(bus=index, slot=1), controllers_added=(bridge,))
+    raise BusFull(
+        "no free PCI slot (0 free; expected 1 for the device, or 1 for a pci-bridge)",
+        bus="pci",
+        limit=0,
+    )
+
+
+# --- PCIe --------------------------------------------------------------------------------------
+
+
+def _place_pcie(domain: Domain, alias_prefix: str) -> PciPlacement:
+    used = _used_functions(domain)
+    occupied_buses = {bus for bus, _, _ in used}
+    for controller in _pci_controllers(domain):
+        if controller.model in _ENDPOINT_PORT_MODELS and controller.index not in occupied_buses:
+            return PciPlacement(address=PciAddress(bus=controller.index, slot=0))
+    port_address = _new_root_port_address(domain, used)
+    index = _next_controller_index(domain)
+    root_port = AddedController(
+        type="pci",
+        index=index,
+        model="pcie-root-port",
+        alias=f"{alias_prefix}pcie-root-port{index}",
+        address=port_address,
+        chassis=index,
+        port=port_address.slot * FUNCTIONS_PER_SLOT + port_address.function,
+    )
+    return PciPlacement(address=PciAddress(bus=index, slot=0), controllers_added=(root_port,))
+
+
+def _new_root_port_address(domain: Domain, used: frozenset[tuple[int, int, int]]) -> PciAddress:
+    multifunction_port_slots = sorted(
+        controller.device.address.slot
+        for controller in _pci_controllers(domain)
+        if controller.model == "pcie-root-port"
+        and isinstance(controller.device.address, PciAddress)
+        and controller.device.address.bus == 0
+        and controller.device.address.function == 0
+        and controller.device.address.multifunction
+    )
+    for slot in multifunction_port_slots:
+        for function in range(1, FUNCTIONS_PER_SLOT):
+            if (0, slot, function) not in used:
+                return PciAddress(bus=0, slot=slot, function=function)
+    used_slots = {slot for bus, slot, _ in used if bus == 0}
+    reserved = _Q35_RESERVED_SLOTS if domain.machine.family is MachineFamily.Q35 else frozenset()
+    for slot in range(1, SLOTS_PER_BUS):
+        if slot not in used_slots and slot not in reserved:
+            return PciAddress(bus=0, slot=slot)
+    raise BusFull(
+        "no free slot on pcie-root for a new pcie-root-port (every slot in use)",
+        bus="pcie",
+        limit=0,
+    )
+
+
+def _place_conventional_on_pcie(domain: Domain, alias_prefix: str) -> PciPlacement:
+    """A slot on an existing PCI bridge, else a new pcie-to-pci-bridge on a PCIe port."""
+    free = _free_conventional_slots(domain, include_root=False)
+    if free:
+        return PciPlacement(address=free[0])
+    port = _place_pcie(domain, alias_prefix)
+    index = max(
+        [_next_controller_index(domain)] + [added.index + 1 for added in port.controllers_added]
+    )
+    bridge = AddedController(
+        type="pci",
+        index=index,
+        model="pcie-to-pci-bridge",
+        alias=f"{alias_prefix}pcie-to-pci-bridge{index}",
+        address=port.address,
+    )
+    return PciPlacement(
+        address=PciAddress(bus=index, slot=1),
+        controllers_added=(*port.controllers_added, bridge),
+    )
+
+
+# --- CCW ---------------------------------------------------------------------------------------
+
+
+def place_ccw_device(domain: Domain) -> CcwAddress:
+    """The lowest free devno in css 0xfe, subchannel set 0 (s390x virtio)."""
+    used = {
+        device.address.devno
+        for device in domain.devices
+        if isinstance(device.address, CcwAddress)
+        and device.address.cssid == CCW_CSSID
+        and device.address.ssid == 0
+    }
+    for devno in range(CCW_MAX_DEVNO + 1):
+        if devno not in used:
+            return CcwAddress(cssid=CCW_CSSID, ssid=0, devno=devno)
+    raise BusFull("no free CCW device number in css 0xfe", bus="ccw", limit=CCW_MAX_DEVNO + 1)

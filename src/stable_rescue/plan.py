@@ -1,0 +1,232 @@
+"""Composes the rules into a ``Plan``: mode, bus, checks, target, address, boot.
+
+The only module that calls the others' planners; every check runs before anything is placed, in
+the order a user would want to hear about problems: hypervisor, then the request, then the domain.
+"""
+
+from __future__ import annotations
+
+from stable_rescue.allocate import DRIVE_BUSES, choose_target, place_on_drive_bus, place_on_usb
+from stable_rescue.boot import RESCUE_BOOT_ORDER, plan_boot
+from stable_rescue.errors import (
+    AlreadyRescued,
+    BusUnavailable,
+    UnaddressedDevices,
+    UnsupportedDeviceForBus,
+    UnsupportedRescueBus,
+    UnsupportedSourceForDevice,
+)
+from stable_rescue.machine import bus_absence_reason, default_cdrom_bus
+from stable_rescue.model import (
+    AddedController,
+    Address,
+    Bus,
+    DeviceType,
+    Domain,
+    MachineFamily,
+    Mode,
+    OtherAddress,
+    PciAddress,
+    Plan,
+    RescueRequest,
+    SourceType,
+)
+from stable_rescue.pci import place_ccw_device, place_pci_device
+from stable_rescue.request import parse_bus
+
+ALIAS_PREFIX = "ua-stable-rescue-"
+RESCUE_ALIAS = f"{ALIAS_PREFIX}disk"
+# SCSI controller models QEMU has (hw_scsi_model values Nova passes through; libvirt names).
+SCSI_MODELS = (
+    "virtio-scsi",
+    "lsilogic",
+    "lsisas1068",
+    "lsisas1078",
+    "ibmvscsi",
+    "vmpvscsi",
+    "am53c974",
+    "dc390",
+)
+DEFAULT_SCSI_MODEL = "virtio-scsi"
+# The PIIX3 IDE function, fixed by the chipset (qemuDomainValidateDevicePCISlotsPIIX3).
+PIIX3_IDE_ADDRESS = PciAddress(bus=0, slot=1, function=1)
+_DEFAULT_BUS_PROPERTY = {
+    DeviceType.DISK: "hw_disk_bus",
+    DeviceType.CDROM: "hw_cdrom_bus",
+    DeviceType.FLOPPY: "hw_floppy_bus",
+}
+
+
+def plan_rescue(domain: Domain, request: RescueRequest) -> Plan:
+    """The stable-device-rescue plan for ``domain``; raises a ``RescueError`` when none is legal."""
+    if domain.rescued:
+        raise AlreadyRescued("domain already carries a rescue record; unrescue it first")
+    bus = resolve_bus(domain, request)
+    check_device_on_bus(domain, request, bus)
+    warnings = check_addresses(domain, request)
+    target = choose_target(domain, bus)
+    address, controllers = place_rescue_device(domain, request, bus)
+    boot = plan_boot(domain)
+    if domain.firmware.secure_boot:
+        warnings += (
+            "secure boot is on: the rescue media must be signed for this firmware, "
+            "or the guest falls back to its previous boot devices",
+        )
+    kernel_kept = domain.firmware.kernel is not None
+    return Plan(
+        mode=Mode.STABLE,
+        target=target,
+        bus=bus,
+        device_type=request.device_type,
+        address=address,
+        boot_order=RESCUE_BOOT_ORDER,
+        source=request.source,
+        source_format=request.source_format,
+        readonly=request.device_type is DeviceType.CDROM,
+        alias=RESCUE_ALIAS,
+        controllers_added=controllers,
+        boot_changes=boot.changes,
+        os_boot_removed=boot.os_boot_removed,
+        kernel_removed=kernel_kept and request.kernel is None,
+        kernel_replaced=kernel_kept and request.kernel is not None,
+        kernel=request.kernel,
+        initrd=request.initrd,
+        cmdline=request.cmdline,
+        warnings=warnings,
+    )
+
+
+def resolve_bus(domain: Domain, request: RescueRequest) -> Bus:
+    """``hw_rescue_bus``, else the default for the device type from the rescue image's properties.
+
+    The machine in the cdrom default is the domain's own, never the image's ``hw_machine_type``:
+    a rescue does not change the machine (Nova's use of the image's picks ide on q35, which fails).
+    """
+    if request.bus is not None:
+        return request.bus
+    device = request.device_type
+    if device is DeviceType.LUN:
+        return Bus.SCSI
+    property_name = _DEFAULT_BUS_PROPERTY[device]
+    value = request.image_property(property_name)
+    if value is not None:
+        return parse_bus(value, property_name)
+    if device is DeviceType.CDROM:
+        return default_cdrom_bus(domain.machine)
+    if device is DeviceType.FLOPPY:
+        return Bus.FDC
+    return Bus.VIRTIO
+
+
+def check_device_on_bus(domain: Domain, request: RescueRequest, bus: Bus) -> None:
+    """Refuse what libvirt or QEMU would refuse: device x bus x machine x source."""
+    reason = bus_absence_reason(domain.machine, bus)
+    if reason is not None:
+        raise BusUnavailable(reason, bus=bus.value, machine=domain.machine.machine)
+    device = request.device_type
+    if device is DeviceType.CDROM and bus is Bus.VIRTIO:
+        raise UnsupportedDeviceForBus(
+            "device 'cdrom' on bus 'virtio' (virtio has no ejectable media); "
+            "expected scsi, sata, ide or usb",
+            device=device.value,
+            bus=bus.value,
+        )
+    if (device is DeviceType.FLOPPY) != (bus is Bus.FDC):
+        expected = "bus 'fdc'" if device is DeviceType.FLOPPY else "device 'floppy'"
+        raise UnsupportedDeviceForBus(
+            f"device '{device.value}' on bus '{bus.value}'; expected {expected}",
+            device=device.value,
+            bus=bus.value,
+        )
+    if device is DeviceType.LUN:
+        if bus is not Bus.SCSI:
+            raise UnsupportedDeviceForBus(
+                f"device 'lun' on bus '{bus.value}'; expected bus 'scsi'",
+                device=device.value,
+                bus=bus.value,
+            )
+        if request.source.type is SourceType.FILE:
+            raise UnsupportedSourceForDevice(
+                f"device 'lun' with a file source '{request.source.path}'; "
+                "expected a block device or a network LUN",
+                device=device.value,
+            )
+
+
+def check_addresses(domain: Domain, request: RescueRequest) -> tuple[str, ...]:
+    """Refuse devices without addresses unless the caller accepted the loss of stability."""
+    unaddressed = [device.key for device in domain.devices if device.needs_address]
+    if not unaddressed:
+        return ()
+    names = ", ".join(unaddressed)
+    if not request.allow_unaddressed:
+        raise UnaddressedDevices(
+            f"{len(unaddressed)} device(s) without an address ({names}); expected explicit "
+            "addresses, as virsh dumpxml --inactive prints them",
+            devices=names,
+        )
+    return (
+        f"devices without an address ({names}) will be placed by libvirt after the rescue "
+        "device: their addresses may differ from a define without it",
+    )
+
+
+def place_rescue_device(
+    domain: Domain, request: RescueRequest, bus: Bus
+) -> tuple[Address, tuple[AddedController, ...]]:
+    """The rescue device's address, and the controllers added to make room for it."""
+    if bus is Bus.VIRTIO:
+        if domain.machine.family is MachineFamily.S390_CCW:
+            return place_ccw_device(domain), ()
+        if _uses_virtio_mmio(domain):
+            return OtherAddress(type="virtio-mmio"), ()
+        placement = place_pci_device(domain, ALIAS_PREFIX, conventional=False)
+        return placement.address, placement.controllers_added
+    if bus is Bus.USB:
+        return place_on_usb(domain), ()
+    drive = place_on_drive_bus(domain, bus)
+    if drive.new_controller_index is None:
+        return drive.address, ()
+    return drive.address, _new_drive_controller(domain, request, bus, drive.new_controller_index)
+
+
+def _new_drive_controller(
+    domain: Domain, request: RescueRequest, bus: Bus, index: int
+) -> tuple[AddedController, ...]:
+    controller_type = DRIVE_BUSES[bus].controller_type
+    alias = f"{ALIAS_PREFIX}{controller_type}{index}"
+    if bus is Bus.IDE:
+        return (
+            AddedController(
+                type=controller_type, index=index, model=None, alias=alias, address=PIIX3_IDE_ADDRESS
+            ),
+        )
+    if bus is Bus.FDC:
+        return (AddedController(type=controller_type, index=index, model=None, alias=alias),)
+    model = None
+    conventional = True
+    if bus is Bus.SCSI:
+        model = request.image_property("hw_scsi_model") or DEFAULT_SCSI_MODEL
+        if model not in SCSI_MODELS:
+            raise UnsupportedRescueBus(
+                f"hw_scsi_model '{model}'; expected one of {', '.join(SCSI_MODELS)}",
+                model=model,
+            )
+        conventional = model != "virtio-scsi"
+    # libvirt 9 has no model name for SATA (it refuses 'ich9-ahci'): the AHCI is implied.
+    placement = place_pci_device(domain, ALIAS_PREFIX, conventional=conventional)
+    controller = AddedController(
+        type=controller_type, index=index, model=model, alias=alias, address=placement.address
+    )
+    return (*placement.controllers_added, controller)
+
+
+def _uses_virtio_mmio(domain: Domain) -> bool:
+    if domain.machine.family is not MachineFamily.ARM_VIRT:
+        return False
+    return any(
+        isinstance(disk.device.address, OtherAddress)
+        and disk.device.address.type == "virtio-mmio"
+        for disk in domain.disks
+        if disk.bus == Bus.VIRTIO.value
+    )

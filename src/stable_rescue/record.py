@@ -1,0 +1,153 @@
+"""The rescue record: what ``rescue`` changed, kept in the domain's own ``<metadata>``.
+
+``unrescue`` needs no file outside the XML (Nova's host-side ``unrescue.xml`` blocked live
+migration of rescued guests). The namespace carries the format's version; a reader refuses a
+version it does not know rather than undo half of it.
+"""
+
+from __future__ import annotations
+
+import attrs
+from lxml import etree
+
+from stable_rescue.errors import InvalidRescueRecord
+from stable_rescue.model import Mode
+from stable_rescue.parse import RECORD_NAMESPACE
+from stable_rescue.xmltext import escape_attribute, escape_text
+
+RECORD_VERSION = "1"
+PREFIX = "stable-rescue"
+
+
+@attrs.frozen(kw_only=True)
+class RemovedChunk:
+    """Text taken out of ``parent`` (``os``): its leading whitespace and the element itself.
+
+    ``after`` and ``after_nth`` name the sibling element it followed (``None``: first child), so
+    it can go back in the same place even after libvirt reformatted the document.
+    """
+
+    parent: str
+    after: str | None
+    after_nth: int
+    follows_removed: bool
+    text: str
+
+
+@attrs.frozen(kw_only=True)
+class BootRecord:
+    """A device's boot order before the rescue (``None``: it had no ``<boot>``)."""
+
+    key: str
+    old: int | None
+    new: int
+
+
+@attrs.frozen(kw_only=True)
+class RescueRecord:
+    """Everything ``unrescue`` puts back."""
+
+    mode: Mode
+    added_aliases: tuple[str, ...]
+    boot: tuple[BootRecord, ...] = ()
+    removed: tuple[RemovedChunk, ...] = ()
+    kernel_added: bool = False
+    metadata_created: bool = False
+
+
+def record_text(record: RescueRecord, indent: str, unit: str, newline: str) -> str:
+    """The record element, indented to sit at ``indent``."""
+    inner = indent + unit
+    lines = [
+        f"<{PREFIX}:rescue xmlns:{PREFIX}='{RECORD_NAMESPACE}' version='{RECORD_VERSION}' "
+        f"mode='{record.mode.value}'"
+        + (" metadata='created'" if record.metadata_created else "")
+        + (" kernel='added'" if record.kernel_added else "")
+        + ">"
+    ]
+    for alias in record.added_aliases:
+        lines.append(f"{inner}<{PREFIX}:added alias='{escape_attribute(alias)}'/>")
+    for boot in record.boot:
+        old = f" old='{boot.old}'" if boot.old is not None else ""
+        lines.append(
+            f"{inner}<{PREFIX}:boot key='{escape_attribute(boot.key)}'{old} new='{boot.new}'/>"
+        )
+    for chunk in record.removed:
+        after = (
+            f" after='{chunk.after}' after-nth='{chunk.after_nth}'" if chunk.after is not None else ""
+        )
+        if chunk.follows_removed:
+            after += " follows='removed'"
+        lines.append(
+            f"{inner}<{PREFIX}:removed parent='{chunk.parent}'{after}>"
+            f"{escape_text(chunk.text).replace(chr(10), '&#10;')}</{PREFIX}:removed>"
+        )
+    lines.append(f"{indent}</{PREFIX}:rescue>")
+    return newline.join(lines)
+
+
+def read_record(element: etree._Element) -> RescueRecord:
+    """The record in ``element``; ``InvalidRescueRecord`` when it is damaged or too new."""
+    namespace = etree.QName(element).namespace
+    if namespace != RECORD_NAMESPACE or element.get("version") != RECORD_VERSION:
+        raise InvalidRescueRecord(
+            f"rescue record {namespace} version {element.get('version')!r}; "
+            f"expected {RECORD_NAMESPACE} version '{RECORD_VERSION}'"
+        )
+    try:
+        mode = Mode(element.get("mode", ""))
+    except ValueError:
+        raise InvalidRescueRecord(
+            f"rescue record mode {element.get('mode')!r}; expected 'stable' or 'legacy'"
+        ) from None
+    added: list[str] = []
+    boot: list[BootRecord] = []
+    removed: list[RemovedChunk] = []
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue
+        name = etree.QName(child)
+        if name.namespace != RECORD_NAMESPACE:
+            raise InvalidRescueRecord(f"unknown element {child.tag} in the rescue record")
+        if name.localname == "added" and child.get("alias"):
+            added.append(child.get("alias", ""))
+        elif name.localname == "boot" and child.get("key") and child.get("new"):
+            boot.append(
+                BootRecord(
+                    key=child.get("key", ""),
+                    old=_int(child.get("old")) if child.get("old") is not None else None,
+                    new=_int(child.get("new")),
+                )
+            )
+        elif name.localname == "removed" and child.get("parent"):
+            removed.append(
+                RemovedChunk(
+                    parent=child.get("parent", ""),
+                    after=child.get("after"),
+                    after_nth=_int(child.get("after-nth", "1")),
+                    follows_removed=child.get("follows") == "removed",
+                    text=child.text or "",
+                )
+            )
+        else:
+            raise InvalidRescueRecord(
+                f"rescue record element <{name.localname}> lacks its attributes"
+            )
+    return RescueRecord(
+        mode=mode,
+        added_aliases=tuple(added),
+        boot=tuple(boot),
+        removed=tuple(removed),
+        kernel_added=element.get("kernel") == "added",
+        metadata_created=element.get("metadata") == "created",
+    )
+
+
+def _int(value: str | None) -> int:
+    try:
+        number = int(value or "")
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise InvalidRescueRecord(f"rescue record number {value!r}; expected an integer >= 0")
+    return number
