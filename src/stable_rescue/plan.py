@@ -64,8 +64,9 @@ def plan_rescue(domain: Domain, request: RescueRequest) -> Plan:
     bus = resolve_bus(domain, request)
     check_device_on_bus(domain, request, bus)
     warnings = check_addresses(domain, request)
-    target = choose_target(domain, bus)
+    # Placement first: "no free unit" says more than "no free name" when a bus is full.
     address, controllers = place_rescue_device(domain, request, bus)
+    target = choose_target(domain, bus)
     boot = plan_boot(domain)
     if domain.firmware.secure_boot:
         warnings += (
