@@ -13,7 +13,6 @@ from stable_rescue.model import (
     Bus,
     Controller,
     Device,
-    Disk,
     Domain,
     DriveAddress,
     MachineFamily,

@@ -135,10 +135,10 @@ def _run(args: argparse.Namespace) -> int:
         "cmdline": args.cmdline,
     }
     if args.command == "plan":
-        plan = plan_rescue(domain_xml, properties, args.source, **options)  # type: ignore[arg-type]
+        plan = plan_rescue(domain_xml, properties, args.source, **options)
         _write_output(args.output, plan_json(plan))
         return 0
-    result = rescue(domain_xml, properties, args.source, **options)  # type: ignore[arg-type]
+    result = rescue(domain_xml, properties, args.source, **options)
     if args.plan_json:
         _write_output(args.plan_json, plan_json(result.plan))
     if args.diff:
@@ -179,7 +179,9 @@ def _image_json(path: str) -> dict[str, str]:
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidImageJSON(f"--image-json '{path}' is not JSON ({error}); expected an object") from None
+        raise InvalidImageJSON(
+            f"--image-json '{path}' is not JSON ({error}); expected an object"
+        ) from None
     if not isinstance(data, dict):
         raise InvalidImageJSON(
             f"--image-json '{path}' holds a {type(data).__name__}; expected an object"
@@ -207,16 +209,16 @@ def _parse_property_string(text: str, path: str) -> dict[str, str]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.partition("=")
         if not sep:
-            raise InvalidImageJSON(
-                f"--image-json '{path}' property '{item}'; expected key='value'"
-            )
+            raise InvalidImageJSON(f"--image-json '{path}' property '{item}'; expected key='value'")
         properties[key.strip()] = value.strip().strip("'\"")
     return properties
 
 
 def plan_json(plan: Plan) -> str:
     """The plan as stable, sorted JSON."""
-    return json.dumps(attrs.asdict(plan, value_serializer=_serialize), indent=2, sort_keys=True) + "\n"
+    return (
+        json.dumps(attrs.asdict(plan, value_serializer=_serialize), indent=2, sort_keys=True) + "\n"
+    )
 
 
 def _serialize(_: object, __: object, value: object) -> object:

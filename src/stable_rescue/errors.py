@@ -94,7 +94,7 @@ class BusFull(RescueError):
 
 
 class UnaddressedDevices(RescueError):
-    """Devices without explicit addresses: libvirt would assign them, and a new device may shift them."""
+    """Devices without explicit addresses: libvirt assigns them, and a new device may shift them."""
 
     code = "unaddressed-devices"
 
@@ -127,6 +127,12 @@ class InvalidBootOptions(RescueError, ValueError):
     """Rescue kernel options that do not make sense together."""
 
     code = "invalid-boot-options"
+
+
+class UnsupportedMode(RescueError):
+    """Legacy mode (no ``hw_rescue_*`` property) was asked for and is not available yet."""
+
+    code = "unsupported-mode"
 
 
 class AlreadyRescued(RescueError):
@@ -182,6 +188,7 @@ ALL_ERRORS: tuple[type[RescueError], ...] = (
     UnsupportedSourceFormat,
     UnsupportedSourceForDevice,
     InvalidBootOptions,
+    UnsupportedMode,
     AlreadyRescued,
     NotRescued,
     InvalidRescueRecord,

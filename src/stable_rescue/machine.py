@@ -28,9 +28,7 @@ def classify_machine(arch: str, machine: str) -> Machine:
             family = MachineFamily.I440FX
     elif arch in ("aarch64", "armv7l") and (machine == "virt" or machine.startswith("virt-")):
         family = MachineFamily.ARM_VIRT
-    elif arch in ("ppc64", "ppc64le") and (
-        machine == "pseries" or machine.startswith("pseries-")
-    ):
+    elif arch in ("ppc64", "ppc64le") and (machine == "pseries" or machine.startswith("pseries-")):
         family = MachineFamily.PSERIES
     elif arch == "s390x" and machine.startswith("s390-ccw-virtio"):
         family = MachineFamily.S390_CCW

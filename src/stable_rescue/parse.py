@@ -55,7 +55,9 @@ class Document:
     def find(self, xpath: str) -> etree._Element:
         """The single element at ``xpath`` (as ``getpath`` wrote it)."""
         found = self.root.getroottree().xpath(xpath)
-        assert isinstance(found, list) and len(found) == 1  # paths come from getpath on this text
+        # Paths come from getpath on this very text, so exactly one element matches.
+        assert isinstance(found, list)
+        assert len(found) == 1
         element = found[0]
         assert isinstance(element, etree._Element)
         return element
@@ -85,7 +87,7 @@ def read_document(xml: str | bytes) -> Document:
             f"input is not well-formed XML ({message}, line {error.lineno})",
             line=error.lineno,
         ) from None
-    if tree.getroottree().docinfo.doctype:
+    if tree.getroottree().docinfo.doctype:  # type: ignore[union-attr]
         raise InvalidDomainXML("input has a DOCTYPE; expected a plain libvirt domain document")
     if tree.tag != "domain":
         raise InvalidDomainXML(f"root element is <{_local(tree.tag)}>; expected <domain>")
@@ -168,7 +170,8 @@ def parse_domain(document: Document) -> Domain:
         disks=tuple(disks),
         controllers=tuple(controllers),
         os_boot_devs=tuple(
-            boot.get("dev", "") for boot in (os_element.findall("boot") if os_element is not None else [])
+            boot.get("dev", "")
+            for boot in (os_element.findall("boot") if os_element is not None else [])
         ),
         interfaces=tuple(device for device in devices if device.tag == "interface"),
         rescued=find_record(root) is not None,
@@ -338,10 +341,10 @@ def device_key(element: etree._Element) -> str:
         return f"{tag}:alias:{alias.get('name')}"
     source = element.find("source")
     if source is not None:
-        parts = [f"{key}={value}" for key, value in sorted(source.attrib.items())]
+        parts = [f"{key!s}={value!s}" for key, value in sorted(source.attrib.items())]
         for child in source:
             if isinstance(child.tag, str):
-                parts.extend(f"{child.tag}.{k}={v}" for k, v in sorted(child.attrib.items()))
+                parts.extend(f"{child.tag}.{k!s}={v!s}" for k, v in sorted(child.attrib.items()))
         if parts:
             return f"{tag}:" + ",".join(parts)
     return f"{tag}:{_path(element)}"
@@ -360,8 +363,8 @@ def _needs_address(element: etree._Element) -> bool:
         model = element.get("model", "")
         return kind not in ("fdc", "xenbus") and (kind, model) not in _NO_ADDRESS_CONTROLLERS
     if tag == "video":
-        model = element.find("model")
-        return model is None or model.get("type") != "none"
+        video_model = element.find("model")
+        return video_model is None or video_model.get("type") != "none"
     if tag == "memballoon":
         return element.get("model") != "none"
     if tag == "input":
@@ -370,6 +373,4 @@ def _needs_address(element: etree._Element) -> bool:
         return element.get("model") not in ("pcspk",)
     if tag == "watchdog":
         return element.get("model") in ("i6300esb",)
-    if tag == "hub":
-        return True
-    return False
+    return tag == "hub"

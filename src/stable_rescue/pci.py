@@ -110,7 +110,9 @@ def _conventional_buses(domain: Domain, *, include_root: bool) -> list[tuple[int
 def _free_conventional_slots(domain: Domain, *, include_root: bool = True) -> list[PciAddress]:
     used = _used_functions(domain)
     used_slots = {(bus, slot) for bus, slot, _ in used}
-    reserved = _I440FX_RESERVED_SLOTS if domain.machine.family is MachineFamily.I440FX else frozenset()
+    reserved = (
+        _I440FX_RESERVED_SLOTS if domain.machine.family is MachineFamily.I440FX else frozenset()
+    )
     free: list[PciAddress] = []
     for bus, slots in _conventional_buses(domain, include_root=include_root):
         for slot in slots:

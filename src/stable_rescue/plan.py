@@ -13,6 +13,7 @@ from stable_rescue.errors import (
     BusUnavailable,
     UnaddressedDevices,
     UnsupportedDeviceForBus,
+    UnsupportedMode,
     UnsupportedRescueBus,
     UnsupportedSourceForDevice,
 )
@@ -61,6 +62,11 @@ def plan_rescue(domain: Domain, request: RescueRequest) -> Plan:
     """The stable-device-rescue plan for ``domain``; raises a ``RescueError`` when none is legal."""
     if domain.rescued:
         raise AlreadyRescued("domain already carries a rescue record; unrescue it first")
+    if request.mode is not Mode.STABLE:
+        raise UnsupportedMode(
+            "rescue image has neither hw_rescue_bus nor hw_rescue_device (legacy mode, "
+            "not available yet); expected at least one of them"
+        )
     bus = resolve_bus(domain, request)
     check_device_on_bus(domain, request, bus)
     warnings = check_addresses(domain, request)
@@ -199,7 +205,11 @@ def _new_drive_controller(
     if bus is Bus.IDE:
         return (
             AddedController(
-                type=controller_type, index=index, model=None, alias=alias, address=PIIX3_IDE_ADDRESS
+                type=controller_type,
+                index=index,
+                model=None,
+                alias=alias,
+                address=PIIX3_IDE_ADDRESS,
             ),
         )
     if bus is Bus.FDC:
@@ -226,8 +236,7 @@ def _uses_virtio_mmio(domain: Domain) -> bool:
     if domain.machine.family is not MachineFamily.ARM_VIRT:
         return False
     return any(
-        isinstance(disk.device.address, OtherAddress)
-        and disk.device.address.type == "virtio-mmio"
+        isinstance(disk.device.address, OtherAddress) and disk.device.address.type == "virtio-mmio"
         for disk in domain.disks
         if disk.bus == Bus.VIRTIO.value
     )

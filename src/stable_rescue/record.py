@@ -74,7 +74,9 @@ def record_text(record: RescueRecord, indent: str, unit: str, newline: str) -> s
         )
     for chunk in record.removed:
         after = (
-            f" after='{chunk.after}' after-nth='{chunk.after_nth}'" if chunk.after is not None else ""
+            f" after='{chunk.after}' after-nth='{chunk.after_nth}'"
+            if chunk.after is not None
+            else ""
         )
         if chunk.follows_removed:
             after += " follows='removed'"

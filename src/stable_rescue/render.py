@@ -75,15 +75,25 @@ class _Writer:
                 return self.indent_of(child)
         return self.indent_of(parent) + self.unit
 
-    def insert_after(self, element: etree._Element, lines: str, indent: str, order: int = 0) -> None:
+    def insert_after(
+        self, element: etree._Element, lines: str, indent: str, order: int = 0
+    ) -> None:
         """Put ``lines`` on a new line after ``element``."""
         position = self.span(element).end
-        self.edits.append(Edit(start=position, end=position, replacement=self.newline + indent + lines, order=order))
+        self.edits.append(
+            Edit(
+                start=position, end=position, replacement=self.newline + indent + lines, order=order
+            )
+        )
 
     def insert_first(self, parent: etree._Element, lines: str, indent: str, order: int = 0) -> None:
         """Put ``lines`` on a new line just inside ``parent``'s start tag."""
         position = self.span(parent).start_tag_end
-        self.edits.append(Edit(start=position, end=position, replacement=self.newline + indent + lines, order=order))
+        self.edits.append(
+            Edit(
+                start=position, end=position, replacement=self.newline + indent + lines, order=order
+            )
+        )
 
     def insert_last(self, parent: etree._Element, lines: str, indent: str, order: int = 0) -> None:
         """Put ``lines`` on a new line after ``parent``'s last child (before its end tag)."""
@@ -91,7 +101,11 @@ class _Writer:
         if span.self_closing:
             raise ValueError("cannot insert into a self-closing element")  # callers check first
         position = leading_space_start(self.text, _end_tag_span(span))
-        self.edits.append(Edit(start=position, end=position, replacement=self.newline + indent + lines, order=order))
+        self.edits.append(
+            Edit(
+                start=position, end=position, replacement=self.newline + indent + lines, order=order
+            )
+        )
 
     def remove(self, element: etree._Element) -> str:
         """Remove ``element`` and the whitespace before it; returns the removed text."""
@@ -234,7 +248,9 @@ def _controller_lines(controller: AddedController) -> list[tuple[int, str]]:
         (0, f"<controller type='{controller.type}' index='{controller.index}'{model}>")
     ]
     if controller.type == "pci" and controller.model:
-        lines.append((1, f"<model name='{_PCI_MODEL_NAMES.get(controller.model, controller.model)}'/>"))
+        lines.append(
+            (1, f"<model name='{_PCI_MODEL_NAMES.get(controller.model, controller.model)}'/>")
+        )
     if controller.chassis is not None and controller.port is not None:
         lines.append((1, f"<target chassis='{controller.chassis}' port='{controller.port:#x}'/>"))
     if controller.chassis_nr is not None:
@@ -278,12 +294,16 @@ def _apply_boot_changes(writer: _Writer, document: Document, plan: Plan) -> tupl
         if boot is not None:
             writer.set_attribute(boot, "order", str(change.new))
         else:
-            _insert_child(writer, device, f"<boot order='{change.new}'/>", before=("alias", "address"))
+            _insert_child(
+                writer, device, f"<boot order='{change.new}'/>", before=("alias", "address")
+            )
         records.append(BootRecord(key=change.key, old=change.old, new=change.new))
     return tuple(records)
 
 
-def _insert_child(writer: _Writer, parent: etree._Element, text: str, before: tuple[str, ...]) -> None:
+def _insert_child(
+    writer: _Writer, parent: etree._Element, text: str, before: tuple[str, ...]
+) -> None:
     """Insert ``text`` as a child of ``parent``: before the first ``before`` child, else last."""
     indent = writer.child_indent(parent)
     for child in parent:
@@ -296,7 +316,9 @@ def _insert_child(writer: _Writer, parent: etree._Element, text: str, before: tu
     writer.insert_last(parent, text, indent)
 
 
-def _remove_os_children(writer: _Writer, root: etree._Element, plan: Plan) -> tuple[RemovedChunk, ...]:
+def _remove_os_children(
+    writer: _Writer, root: etree._Element, plan: Plan
+) -> tuple[RemovedChunk, ...]:
     os_element = root.find("os")
     if os_element is None:
         return ()
@@ -353,7 +375,9 @@ def _write_record(writer: _Writer, root: etree._Element, record: RescueRecord) -
     metadata = root.find("metadata")
     if metadata is not None and not writer.span(metadata).self_closing:
         indent = writer.child_indent(metadata)
-        writer.insert_last(metadata, record_text(record, indent, writer.unit, writer.newline), indent)
+        writer.insert_last(
+            metadata, record_text(record, indent, writer.unit, writer.newline), indent
+        )
         return
     if metadata is not None:
         raise InvalidRescueRecord("an empty self-closing <metadata/> cannot take the record")
@@ -403,12 +427,12 @@ def render_unrescue(document: Document) -> str:
 
 def _remove_added(writer: _Writer, root: etree._Element, record: RescueRecord) -> None:
     devices = root.find("devices")
-    by_alias = {}
+    by_alias: dict[str, etree._Element] = {}
     if devices is not None:
         for child in devices:
-            alias = child.find("alias")
-            if alias is not None and alias.get("name"):
-                by_alias[alias.get("name")] = child
+            alias_element = child.find("alias")
+            if alias_element is not None and alias_element.get("name"):
+                by_alias[alias_element.get("name", "")] = child
     for alias in record.added_aliases:
         if alias not in by_alias:
             raise InvalidRescueRecord(
@@ -443,7 +467,9 @@ def _restore_os(writer: _Writer, root: etree._Element, record: RescueRecord) -> 
     os_element = root.find("os")
     if os_element is None:
         if record.removed or record.kernel_added:
-            raise InvalidRescueRecord("rescue record restores <os> children; the domain has no <os>")
+            raise InvalidRescueRecord(
+                "rescue record restores <os> children; the domain has no <os>"
+            )
         return
     if record.kernel_added:
         for child in os_element:

@@ -62,9 +62,9 @@ def build_request(
     device_type = _device_type(relevant.get(RESCUE_DEVICE, DeviceType.DISK.value))
     bus = parse_bus(relevant[RESCUE_BUS], RESCUE_BUS) if RESCUE_BUS in relevant else None
     parsed_source = parse_source(source, source_type)
-    for name, value in (("kernel", kernel), ("initrd", initrd), ("cmdline", cmdline)):
-        if value is not None and (not isinstance(value, str) or not value):
-            raise InvalidBootOptions(f"{name} is {value!r}; expected a non-empty string")
+    for option, given in (("kernel", kernel), ("initrd", initrd), ("cmdline", cmdline)):
+        if given is not None and (not isinstance(given, str) or not given):
+            raise InvalidBootOptions(f"{option} is {given!r}; expected a non-empty string")
     if (initrd is not None or cmdline is not None) and kernel is None:
         raise InvalidBootOptions("initrd or cmdline given without kernel; expected a kernel too")
     return RescueRequest(

@@ -35,8 +35,12 @@ SOURCE_FORMATS = (
 # Suffixes that leave no doubt about the format (an ISO 9660 image is raw to QEMU).
 _FORMAT_BY_SUFFIX = {".qcow2": "qcow2", ".raw": "raw", ".iso": "raw"}
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
-_HOST = re.compile(r"^(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9._-]+))(?::(?P<port>\d+))?$")
+_UUID = re.compile(
+    r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+)
+_HOST = re.compile(
+    r"^(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9._-]+))(?::(?P<port>\d+))?$"
+)
 # Characters XML 1.0 cannot carry, and which no path or URI needs.
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _DEFAULT_PORTS = {"rbd": 6789, "iscsi": 3260}
@@ -57,8 +61,10 @@ def parse_source(source: str | RescueSource, source_type: str | None = None) -> 
     kind = _source_type(source_type)
     is_uri = "://" in source
     if kind is None:
-        kind = SourceType.NETWORK if is_uri else (
-            SourceType.BLOCK if source.startswith("/dev/") else SourceType.FILE
+        kind = (
+            SourceType.NETWORK
+            if is_uri
+            else (SourceType.BLOCK if source.startswith("/dev/") else SourceType.FILE)
         )
     if kind is SourceType.NETWORK:
         if not is_uri:
@@ -95,9 +101,7 @@ def _source_type(source_type: str | None) -> SourceType | None:
 def _network_source(uri: str) -> RescueSource:
     scheme, _, rest = uri.partition("://")
     if scheme not in ("rbd", "iscsi"):
-        raise InvalidSource(
-            f"source scheme '{scheme}'; expected rbd:// or iscsi://", source=uri
-        )
+        raise InvalidSource(f"source scheme '{scheme}'; expected rbd:// or iscsi://", source=uri)
     rest, _, query = rest.partition("?")
     authority, slash, path = rest.partition("/")
     if not slash or not path:
@@ -112,8 +116,8 @@ def _network_source(uri: str) -> RescueSource:
     secret = _secret(query, uri)
     if (user is None) != (secret is None):
         raise InvalidSource(
-            f"source '{uri}' has {'a user but no secret' if secret is None else 'a secret but no user'}; "
-            "expected both or neither",
+            f"source '{uri}' has {'a user but no' if secret is None else 'a secret but no'} "
+            f"{'secret' if secret is None else 'user'}; expected both or neither",
             source=uri,
         )
     name = unquote(path)
@@ -124,7 +128,9 @@ def _network_source(uri: str) -> RescueSource:
         secret_type = "ceph"
     else:
         if len(hosts) != 1:
-            raise InvalidSource(f"iscsi source '{uri}' names {len(hosts)} hosts; expected one", source=uri)
+            raise InvalidSource(
+                f"iscsi source '{uri}' names {len(hosts)} hosts; expected one", source=uri
+            )
         iqn, _, lun = name.rpartition("/")
         if not iqn or not lun.isdigit():
             raise InvalidSource(f"iscsi source '{uri}'; expected iscsi://HOST/IQN/LUN", source=uri)
@@ -156,9 +162,7 @@ def _secret(query: str, uri: str) -> str | None:
     fields = parse_qs(query, keep_blank_values=True)
     unknown = sorted(set(fields) - {"secret"})
     if unknown or len(fields.get("secret", [])) != 1:
-        raise InvalidSource(
-            f"query of source '{uri}'; expected only secret=UUID", source=uri
-        )
+        raise InvalidSource(f"query of source '{uri}'; expected only secret=UUID", source=uri)
     secret = fields["secret"][0]
     if not _UUID.match(secret):
         raise InvalidSource(f"secret '{secret}' in source '{uri}'; expected a UUID", source=uri)

@@ -125,7 +125,7 @@ def indentation(text: str, span: ElementSpan) -> str | None:
 
 
 def newline_style(text: str) -> str:
-    """``\\r\\n`` when the document uses it, else ``\\n``."""
+    """CRLF when the document uses it, else LF."""
     return "\r\n" if "\r\n" in text else "\n"
 
 
@@ -184,8 +184,5 @@ def escape_attribute(value: str) -> str:
 def escape_text(value: str) -> str:
     """``value`` as element text."""
     return (
-        value.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace("\r", "&#13;")
+        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
     )
