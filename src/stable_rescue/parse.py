@@ -149,19 +149,21 @@ def parse_domain(document: Document) -> Domain:
         )
     machine = classify_machine(arch, machine_name)
     devices_element = root.find("devices")
+    if devices_element is None:
+        raise InvalidDomain("domain has no <devices>; expected them as virsh dumpxml prints them")
     devices: list[Device] = []
     disks: list[Disk] = []
     controllers: list[Controller] = []
-    if devices_element is not None:
-        for element in devices_element:
-            if not isinstance(element.tag, str):
-                continue
-            device = _device(element)
-            devices.append(device)
-            if element.tag == "disk":
-                disks.append(_disk(element, device))
-            elif element.tag == "controller":
-                controllers.append(_controller(element, device))
+    elements = [element for element in devices_element if isinstance(element.tag, str)]
+    for element, key in zip(elements, device_keys(elements), strict=True):
+        device = _device(element, key)
+        devices.append(device)
+        if element.tag == "disk":
+            disks.append(_disk(element, device))
+        elif element.tag == "controller":
+            controllers.append(_controller(element, device))
+    _check_unique_targets(disks)
+    _check_unique_addresses(devices, disks)
     return Domain(
         hypervisor=hypervisor,
         machine=machine,
@@ -191,7 +193,49 @@ def find_record(root: etree._Element) -> etree._Element | None:
     return None
 
 
-def _device(element: etree._Element) -> Device:
+def _check_unique_targets(disks: list[Disk]) -> None:
+    seen: set[str] = set()
+    for disk in disks:
+        if disk.target in seen:
+            raise InvalidDomain(
+                f"disk target '{disk.target}' used twice; libvirt refuses duplicate targets",
+                target=disk.target,
+            )
+        seen.add(disk.target)
+
+
+def _check_unique_addresses(devices: list[Device], disks: list[Disk]) -> None:
+    """Refuse two devices on one PCI function, USB port or drive unit, as libvirt does."""
+    bus_of = {disk.device.xpath: disk.bus for disk in disks}
+    seen: dict[tuple[object, ...], str] = {}
+    for device in devices:
+        address = device.address
+        if isinstance(address, DriveAddress):
+            key: tuple[object, ...] = ("drive", bus_of.get(device.xpath, device.tag), address)
+        elif isinstance(address, (PciAddress, UsbAddress, CcwAddress)):
+            key = (type(address).__name__, address)
+        else:
+            continue
+        if key in seen:
+            raise InvalidDomain(
+                f"{device.xpath} has the address of {seen[key]}; libvirt refuses duplicates",
+                xpath=device.xpath,
+            )
+        seen[key] = device.xpath
+
+
+def device_keys(elements: list[etree._Element]) -> list[str]:
+    """Each device's key, made unique in document order (``#2`` for the second alike)."""
+    counts: dict[str, int] = {}
+    keys = []
+    for element in elements:
+        key = device_key(element)
+        counts[key] = counts.get(key, 0) + 1
+        keys.append(key if counts[key] == 1 else f"{key}#{counts[key]}")
+    return keys
+
+
+def _device(element: etree._Element, key: str) -> Device:
     address_element = element.find("address")
     address = _address(address_element) if address_element is not None else None
     boot = element.find("boot")
@@ -207,7 +251,7 @@ def _device(element: etree._Element) -> Device:
     return Device(
         tag=tag,
         xpath=_path(element),
-        key=device_key(element),
+        key=key,
         address=address,
         boot_order=boot_order,
         needs_address=address is None and _needs_address(element),

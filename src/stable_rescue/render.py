@@ -22,7 +22,7 @@ from stable_rescue.model import (
     SourceType,
     UsbAddress,
 )
-from stable_rescue.parse import Document, device_key, find_record
+from stable_rescue.parse import Document, device_keys, find_record
 from stable_rescue.record import (
     BootRecord,
     RemovedChunk,
@@ -218,12 +218,8 @@ def _disk_lines(plan: Plan) -> list[tuple[int, str]]:
     elif source.type is SourceType.BLOCK:
         lines.append((1, f"<source dev='{escape_attribute(source.path)}'/>"))
     else:
-        lines.append(
-            (
-                1,
-                f"<source protocol='{source.protocol}' name='{escape_attribute(source.name or '')}'>",
-            )
-        )
+        name = escape_attribute(source.name or "")
+        lines.append((1, f"<source protocol='{source.protocol}' name='{name}'>"))
         for host in source.hosts:
             port = f" port='{host.port}'" if host.port is not None else ""
             lines.append((2, f"<host name='{escape_attribute(host.name)}'{port}/>"))
@@ -447,7 +443,8 @@ def _restore_boot(writer: _Writer, root: etree._Element, record: RescueRecord) -
     if not record.boot:
         return
     assert devices is not None
-    by_key = {device_key(child): child for child in devices if isinstance(child.tag, str)}
+    elements = [child for child in devices if isinstance(child.tag, str)]
+    by_key = dict(zip(device_keys(elements), elements, strict=True))
     for boot in record.boot:
         device = by_key.get(boot.key)
         element = device.find("boot") if device is not None else None

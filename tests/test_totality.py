@@ -1,0 +1,105 @@
+"""Totality over mutated golden inputs: a result or a ``RescueError``, never anything else.
+
+STYLE.md, Errors: "Totality: any input gives a result or a RescueError." And DESIGN.md section 8:
+``unrescue(rescue(x).xml) == x`` byte for byte, whenever the rescue succeeds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from hypothesis import given
+from hypothesis import strategies as st
+from lxml import etree
+
+import stable_rescue
+from tests.golden_cases import golden_cases
+
+INPUTS = [case.input_xml for case in golden_cases()]
+BUSES = ["virtio", "scsi", "sata", "ide", "usb", "fdc", "nvme", "USB", ""]
+DEVICES = ["disk", "cdrom", "floppy", "lun", "tape"]
+SOURCES = [
+    "/var/lib/libvirt/images/rescue.qcow2",
+    "/var/lib/libvirt/images/rescue.iso",
+    "/dev/mapper/rescue",
+    "rbd://cinder@10.0.0.1:6789,10.0.0.2/images/rescue.raw?secret=2a5b08e2-2ab4-4ec1-9e3c-bd6a8c4dbe1a",
+    "iscsi://192.0.2.10/iqn.2010-10.org.openstack:volume/1",
+    "relative/path.raw",
+    "http://example.invalid/x.iso",
+]
+ATTRIBUTE_VALUES = ["0x1f", "0", "-1", "7", "abc", "", "1.2", "99999999999", "0x"]
+
+
+@st.composite
+def mutated_inputs(draw: st.DrawFn) -> str:
+    """A golden input with a few elements removed, attributes changed, or devices duplicated."""
+    root = etree.fromstring(draw(st.sampled_from(INPUTS)).encode())
+    for _ in range(draw(st.integers(min_value=0, max_value=4))):
+        elements = [node for node in root.iter() if isinstance(node.tag, str) and node is not root]
+        element = draw(st.sampled_from(elements))
+        action = draw(st.sampled_from(["remove", "attribute", "duplicate", "text"]))
+        parent = element.getparent()
+        assert parent is not None
+        if action == "remove":
+            parent.remove(element)
+        elif action == "duplicate":
+            parent.append(etree.fromstring(etree.tostring(element)))
+        elif action == "text":
+            element.text = draw(st.sampled_from(["hd", "cdrom", "x", "", "virt"]))
+        elif element.attrib:
+            name = draw(st.sampled_from(sorted(str(key) for key in element.attrib)))
+            element.set(name, draw(st.sampled_from(ATTRIBUTE_VALUES)))
+    return etree.tostring(root, encoding="unicode")
+
+
+@given(
+    xml=mutated_inputs(),
+    bus=st.none() | st.sampled_from(BUSES),
+    device=st.none() | st.sampled_from(DEVICES),
+    source=st.sampled_from(SOURCES),
+    source_format=st.none() | st.sampled_from(["raw", "qcow2", "vhd"]),
+    allow_unaddressed=st.booleans(),
+)
+def test_any_mutation_gives_a_result_or_a_rescue_error(
+    xml: str,
+    bus: str | None,
+    device: str | None,
+    source: str,
+    source_format: str | None,
+    allow_unaddressed: bool,
+) -> None:
+    """Totality, and the exact inverse whenever a rescue succeeds."""
+    properties = {"hw_rescue_bus": bus, "hw_rescue_device": device}
+    present = {key: value for key, value in properties.items() if value is not None}
+    error: stable_rescue.RescueError | None = None
+    try:
+        result = stable_rescue.rescue(
+            xml,
+            present,
+            source,
+            source_format=source_format,
+            allow_unaddressed=allow_unaddressed,
+        )
+    except stable_rescue.RescueError as caught:
+        error = caught
+    if error is not None:
+        assert error.code
+        assert "\n" not in error.message
+        return
+    assert stable_rescue.unrescue(result.xml) == xml
+    # The rescue device is the only one with boot order 1.
+    rescued = etree.fromstring(result.xml.encode())
+    first = [boot.getparent() for boot in rescued.iterfind("devices/*/boot[@order='1']")]
+    assert len(first) == 1
+    alias = first[0].find("alias") if first[0] is not None else None
+    assert alias is not None
+    assert alias.get("name") == result.plan.alias
+
+
+@given(data=st.binary(max_size=300) | st.text(max_size=300))
+def test_arbitrary_bytes_give_a_rescue_error(data: bytes | str) -> None:
+    """Any text at all: a result or a RescueError (almost always invalid-domain-xml)."""
+    with contextlib.suppress(stable_rescue.RescueError):
+        stable_rescue.rescue(data, {"hw_rescue_bus": "usb"}, "/r.iso")
+    with contextlib.suppress(stable_rescue.RescueError):
+        stable_rescue.unrescue(data)
