@@ -157,9 +157,12 @@ def place_on_drive_bus(domain: Domain, bus: Bus) -> DrivePlacement:
     """The first free unit on the lowest-index controller of ``bus``; else a new controller."""
     facts = DRIVE_BUSES[bus]
     taken = occupied_drive_addresses(domain, bus)
-    indexes = [controller.index for controller in bus_controllers(domain, facts.controller_type)]
-    if not indexes and _built_in(domain, bus):
-        indexes = [0]
+    declared = {controller.index for controller in bus_controllers(domain, facts.controller_type)}
+    # A disk addressed to a controller the XML omits implies it: libvirt adds it on define.
+    implied = {address.controller for address in taken}
+    if _built_in(domain, bus):
+        implied.add(0)
+    indexes = sorted(declared | implied)
     for index in indexes:
         for address in facts.slots(index):
             if address not in taken:

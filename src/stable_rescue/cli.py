@@ -11,10 +11,10 @@ import argparse
 import difflib
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Sequence
-from typing import TextIO
 
 import attrs
 
@@ -29,6 +29,7 @@ from stable_rescue.errors import (
 from stable_rescue.model import Plan
 
 PROG = "stable-rescue"
+_DECLARED_ENCODING = re.compile(r"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 
 
 class _UsageError(Exception):
@@ -248,15 +249,21 @@ def _read_input(path: str) -> bytes:
 
 
 def _write_output(path: str | None, text: str) -> None:
+    """Write ``text`` in the encoding its XML declaration names (UTF-8 without one)."""
+    data = _encode(text)
     if path is None or path == "-":
-        _write_stream(sys.stdout, text)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
         return
     directory = os.path.dirname(os.path.abspath(path))
     try:
         descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".stable-rescue-")
         try:
-            with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+            # mkstemp makes the file 0600; keep the mode a plain open() would have given.
+            os.chmod(temporary, _output_mode(path))
             os.replace(temporary, path)
         except BaseException:
             os.unlink(temporary)
@@ -267,9 +274,23 @@ def _write_output(path: str | None, text: str) -> None:
         ) from None
 
 
-def _write_stream(stream: TextIO, text: str) -> None:
-    stream.write(text)
-    stream.flush()
+def _output_mode(path: str) -> int:
+    """The replaced file's mode, or 0666 less the umask for a new file."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _encode(text: str) -> bytes:
+    match = _DECLARED_ENCODING.match(text)
+    encoding = match.group(1) if match else "utf-8"
+    try:
+        return text.encode(encoding, errors="xmlcharrefreplace")
+    except LookupError:
+        return text.encode("utf-8")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -75,6 +75,12 @@ class UnsupportedRescueDevice(RescueError, ValueError):
     code = "unsupported-rescue-device"
 
 
+class UnsupportedScsiModel(RescueError, ValueError):
+    """``hw_scsi_model`` names a SCSI controller model QEMU does not have."""
+
+    code = "unsupported-scsi-model"
+
+
 class BusUnavailable(RescueError):
     """The bus does not exist on this machine, or the domain has disabled it."""
 
@@ -179,6 +185,7 @@ ALL_ERRORS: tuple[type[RescueError], ...] = (
     InvalidProperties,
     UnsupportedRescueBus,
     UnsupportedRescueDevice,
+    UnsupportedScsiModel,
     BusUnavailable,
     UnsupportedDeviceForBus,
     BusFull,

@@ -14,7 +14,7 @@ from stable_rescue.errors import (
     UnaddressedDevices,
     UnsupportedDeviceForBus,
     UnsupportedMode,
-    UnsupportedRescueBus,
+    UnsupportedScsiModel,
     UnsupportedSourceForDevice,
 )
 from stable_rescue.machine import bus_absence_reason, default_cdrom_bus
@@ -37,13 +37,12 @@ from stable_rescue.request import parse_bus
 
 ALIAS_PREFIX = "ua-stable-rescue-"
 RESCUE_ALIAS = f"{ALIAS_PREFIX}disk"
-# SCSI controller models QEMU has (hw_scsi_model values Nova passes through; libvirt names).
+# SCSI controller models qemu-system-x86_64 has (libvirt names; ibmvscsi is pseries only).
 SCSI_MODELS = (
     "virtio-scsi",
     "lsilogic",
     "lsisas1068",
     "lsisas1078",
-    "ibmvscsi",
     "vmpvscsi",
     "am53c974",
     "dc390",
@@ -152,10 +151,15 @@ def check_device_on_bus(domain: Domain, request: RescueRequest, bus: Bus) -> Non
                 device=device.value,
                 bus=bus.value,
             )
-        if request.source.type is SourceType.FILE:
+        source = request.source
+        # libvirt: "disk device='lun' is only valid for block type disk source", and of network
+        # protocols it takes only iscsi ("not supported for protocol='rbd'").
+        if source.type is SourceType.FILE or (
+            source.type is SourceType.NETWORK and source.protocol != "iscsi"
+        ):
             raise UnsupportedSourceForDevice(
-                f"device 'lun' with a file source '{request.source.path}'; "
-                "expected a block device or a network LUN",
+                f"device 'lun' with source '{source.display}'; "
+                "expected a block device or an iscsi LUN",
                 device=device.value,
             )
 
@@ -219,7 +223,7 @@ def _new_drive_controller(
     if bus is Bus.SCSI:
         model = request.image_property("hw_scsi_model") or DEFAULT_SCSI_MODEL
         if model not in SCSI_MODELS:
-            raise UnsupportedRescueBus(
+            raise UnsupportedScsiModel(
                 f"hw_scsi_model '{model}'; expected one of {', '.join(SCSI_MODELS)}",
                 model=model,
             )

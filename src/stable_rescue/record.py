@@ -53,6 +53,8 @@ class RescueRecord:
     removed: tuple[RemovedChunk, ...] = ()
     kernel_added: bool = False
     metadata_created: bool = False
+    # The text of an empty ``<metadata/>`` the record replaced, to put back verbatim.
+    metadata_text: str | None = None
 
 
 def record_text(record: RescueRecord, indent: str, unit: str, newline: str) -> str:
@@ -63,6 +65,11 @@ def record_text(record: RescueRecord, indent: str, unit: str, newline: str) -> s
         f"mode='{record.mode.value}'"
         + (" metadata='created'" if record.metadata_created else "")
         + (" kernel='added'" if record.kernel_added else "")
+        + (
+            f" metadata-text='{escape_attribute(record.metadata_text)}'"
+            if record.metadata_text is not None
+            else ""
+        )
         + ">"
     ]
     for alias in record.added_aliases:
@@ -142,6 +149,7 @@ def read_record(element: etree._Element) -> RescueRecord:
         removed=tuple(removed),
         kernel_added=element.get("kernel") == "added",
         metadata_created=element.get("metadata") == "created",
+        metadata_text=element.get("metadata-text"),
     )
 
 

@@ -167,13 +167,18 @@ def render_rescue(document: Document, plan: Plan) -> str:
     boot_records = _apply_boot_changes(writer, document, plan)
     removed = _remove_os_children(writer, root, plan)
     kernel_added = _add_kernel(writer, root, plan)
+    metadata = root.find("metadata")
+    empty_metadata = metadata is not None and document.span(metadata).self_closing
     record = RescueRecord(
         mode=plan.mode,
         added_aliases=(plan.alias, *(c.alias for c in plan.controllers_added)),
         boot=boot_records,
         removed=removed,
         kernel_added=kernel_added,
-        metadata_created=root.find("metadata") is None,
+        metadata_created=metadata is None,
+        metadata_text=document.text[document.span(metadata).start : document.span(metadata).end]
+        if metadata is not None and empty_metadata
+        else None,
     )
     _write_record(writer, root, record)
     return writer.result()
@@ -375,12 +380,6 @@ def _write_record(writer: _Writer, root: etree._Element, record: RescueRecord) -
             metadata, record_text(record, indent, writer.unit, writer.newline), indent
         )
         return
-    if metadata is not None:
-        raise InvalidRescueRecord("an empty self-closing <metadata/> cannot take the record")
-    anchor = None
-    for child in root:
-        if child.tag in _BEFORE_METADATA:
-            anchor = child
     indent = writer.child_indent(root)
     inner = indent + writer.unit
     text = (
@@ -392,6 +391,15 @@ def _write_record(writer: _Writer, root: etree._Element, record: RescueRecord) -
         + indent
         + "</metadata>"
     )
+    if metadata is not None:
+        # An empty <metadata/>: replace it whole; the record keeps its text for unrescue.
+        span = writer.span(metadata)
+        writer.edits.append(Edit(start=span.start, end=span.end, replacement=text))
+        return
+    anchor = None
+    for child in root:
+        if child.tag in _BEFORE_METADATA:
+            anchor = child
     if anchor is not None:
         writer.insert_after(anchor, text, indent, order=9)
     else:
@@ -414,7 +422,10 @@ def render_unrescue(document: Document) -> str:
     _restore_os(writer, root, record)
     metadata = record_element.getparent()
     assert metadata is not None
-    if record.metadata_created:
+    if record.metadata_text is not None:
+        span = writer.span(metadata)
+        writer.edits.append(Edit(start=span.start, end=span.end, replacement=record.metadata_text))
+    elif record.metadata_created:
         writer.remove(metadata)
     else:
         writer.remove(record_element)

@@ -15,7 +15,8 @@ from urllib.parse import parse_qs, unquote
 from stable_rescue.errors import InvalidSource, SourceFormatRequired, UnsupportedSourceFormat
 from stable_rescue.model import NetworkHost, RescueSource, SourceType
 
-# Formats libvirt's QEMU driver takes for a disk's <driver type> (virStorageFileFormat).
+# Formats libvirt's QEMU driver takes for a disk's <driver type> (virStorageFileFormat; libvirt
+# has no 'vhdx' or 'parallels' there).
 SOURCE_FORMATS = (
     "raw",
     "qcow2",
@@ -24,11 +25,9 @@ SOURCE_FORMATS = (
     "vmdk",
     "vdi",
     "vpc",
-    "vhdx",
     "bochs",
     "cloop",
     "dmg",
-    "parallels",
     "luks",
 )
 
@@ -59,7 +58,8 @@ def parse_source(source: str | RescueSource, source_type: str | None = None) -> 
             "source contains control characters; expected a plain path or URI", source=source
         )
     kind = _source_type(source_type)
-    is_uri = "://" in source
+    # An absolute path stays a path even if it contains '://'.
+    is_uri = not source.startswith("/") and "://" in source
     if kind is None:
         kind = (
             SourceType.NETWORK

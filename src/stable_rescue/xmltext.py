@@ -47,7 +47,10 @@ def element_spans(text: str) -> list[ElementSpan]:
             position = _skip(text, position, "-->")
         elif text.startswith("<![CDATA[", position):
             position = _skip(text, position, "]]>")
-        elif text.startswith("<?", position) or text.startswith("<!", position):
+        elif text.startswith("<?", position):
+            position = _skip(text, position, "?>")
+        elif text.startswith("<!", position):
+            # A DOCTYPE; read_document refuses those, so no internal subset needs scanning.
             position = _skip(text, position, ">")
         elif text.startswith("</", position):
             close = text.index(">", position) + 1

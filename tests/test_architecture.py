@@ -1,0 +1,148 @@
+"""Imports point one way (STYLE.md, Shape): leaves, one composer, I/O only in the CLI."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = "stable_rescue"
+SOURCE = Path(__file__).parent.parent / "src" / PACKAGE
+MODULES = sorted(path.stem for path in SOURCE.glob("*.py"))
+
+# Standard modules that reach files, streams, the environment or the exit code.
+IO_MODULES = {
+    "argparse",
+    "fileinput",
+    "glob",
+    "io",
+    "os",
+    "pathlib",
+    "shutil",
+    "socket",
+    "subprocess",
+    "sys",
+    "tempfile",
+}
+IO_BUILTINS = {"open", "print", "input"}
+LXML_MODULES = {"parse", "render", "record"}
+PLAN_IMPORTERS = {"api", "cli"}
+LEAVES = {"model", "errors"}
+
+
+def _tree(module: str) -> ast.Module:
+    return ast.parse((SOURCE / f"{module}.py").read_text(encoding="utf-8"), f"{module}.py")
+
+
+def imported(module: str) -> set[str]:
+    """Every module ``module`` imports, anywhere in its body, as absolute dotted names.
+
+    ``from stable_rescue.model import Bus`` gives ``stable_rescue.model``; ``from stable_rescue
+    import api`` gives ``stable_rescue`` and ``stable_rescue.api``; relative imports resolve
+    against the package.
+    """
+    names: set[str] = set()
+    for node in ast.walk(_tree(module)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = f"{PACKAGE}.{base}" if base else PACKAGE
+            names.add(base)
+            if base == PACKAGE:
+                names.update(f"{PACKAGE}.{alias.name}" for alias in node.names)
+    names.discard("__future__")
+    return names
+
+
+def internal(module: str) -> set[str]:
+    """The package's own modules that ``module`` imports (``""`` stands for the package)."""
+    result = set()
+    for name in imported(module):
+        if name == PACKAGE:
+            result.add("")
+        elif name.startswith(f"{PACKAGE}."):
+            result.add(name.split(".")[1])
+    return result
+
+
+def top_level(module: str) -> set[str]:
+    """The first component of every module that ``module`` imports."""
+    return {name.split(".")[0] for name in imported(module)}
+
+
+def test_modules_found() -> None:
+    """The test sees the package's modules (a wrong path would make every check vacuous)."""
+    assert {"api", "cli", "errors", "model", "parse", "plan", "render"} <= set(MODULES)
+    assert internal("api") >= {"plan", "parse", "render"}
+    assert "lxml" in top_level("parse")
+
+
+@pytest.mark.parametrize("module", sorted(LEAVES), ids=sorted(LEAVES))
+def test_leaves_import_nothing_of_the_package(module: str) -> None:
+    """Model and errors are leaves: they import no other stable_rescue module."""
+    assert internal(module) == set()
+
+
+I_O_CASES = [pytest.param(module, id=module) for module in MODULES if module != "cli"]
+
+
+@pytest.mark.parametrize("module", I_O_CASES)
+def test_only_cli_does_io(module: str) -> None:
+    """Only cli.py imports I/O modules (argparse, sys, os, tempfile, ...) or calls open/print.
+
+    The core is text in, text out; files, streams and exit codes are the CLI's.
+    """
+    assert top_level(module) & IO_MODULES == set()
+    calls = {
+        node.func.id
+        for node in ast.walk(_tree(module))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+    assert calls & IO_BUILTINS == set()
+
+
+def test_cli_is_where_io_lives() -> None:
+    """cli.py does import the I/O modules (so the check above looks at the right names)."""
+    assert {"argparse", "os", "sys", "tempfile"} <= top_level("cli")
+
+
+@pytest.mark.parametrize("module", MODULES, ids=MODULES)
+def test_lxml_only_in_parse_render_record(module: str) -> None:
+    """Lxml is imported only by parse.py, render.py and record.py."""
+    if module not in LXML_MODULES:
+        assert "lxml" not in top_level(module)
+
+
+@pytest.mark.parametrize("module", MODULES, ids=MODULES)
+def test_only_api_and_cli_import_plan(module: str) -> None:
+    """Plan composes the rest; only api.py and cli.py may import it."""
+    if module not in PLAN_IMPORTERS:
+        assert "plan" not in internal(module)
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if m != "__main__"], ids=str)
+def test_no_module_imports_the_package(module: str) -> None:
+    """Inside the package, modules import each other directly, never via __init__."""
+    if module != "__init__":
+        assert "" not in internal(module)
+
+
+def test_imports_have_no_cycle() -> None:
+    """The import graph of the package's modules is acyclic: imports point one way."""
+    graph = {module: internal(module) - {""} for module in MODULES}
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, f"import cycle: {' -> '.join((*path, module))}"
+        if module in done:
+            return
+        for dependency in sorted(graph.get(module, set())):
+            visit(dependency, (*path, module))
+        done.add(module)
+
+    for module in MODULES:
+        visit(module, ())
+    assert done == set(MODULES)

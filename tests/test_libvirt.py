@@ -1,0 +1,304 @@
+"""The golden cases against a real libvirt and QEMU (``virsh -c $STABLE_RESCUE_LIBVIRT_URI``).
+
+Skipped with the reason when virsh is absent or libvirt does not answer, unless
+``STABLE_RESCUE_REQUIRE_LIBVIRT=1`` (CI sets it after ``scripts/libvirt-test-host.sh``), which
+turns the skip into a failure. Domains are called ``srtest-<pid>-<case>``, defined one at a time
+and always undefined again.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import pytest
+
+import stable_rescue
+from tests.golden_cases import GoldenCase, golden_cases
+from tests.libvirt_host import (
+    REQUIRE_VARIABLE,
+    RESCUE_ALIAS,
+    DeviceKey,
+    Virsh,
+    VirshError,
+    added_aliases,
+    attributes,
+    boot_indexes,
+    boot_orders,
+    by_alias,
+    connection_uri,
+    device_keys,
+    for_test,
+    libvirt_required,
+    os_boot_devs,
+    qemu_devices,
+    unavailable_reason,
+    without_addresses,
+    without_hostdevs,
+)
+
+pytestmark = pytest.mark.libvirt
+
+
+def error_code(case: GoldenCase) -> str:
+    """The ``code`` of a golden error case."""
+    code = json.loads(case.expected_error_path.read_text(encoding="utf-8"))["code"]
+    assert isinstance(code, str)
+    return code
+
+
+class Refusal(NamedTuple):
+    """The disk a golden error case asks for, as libvirt would be given it without an address."""
+
+    target: str
+    source: str  # "file" or "block"
+    error: str  # a regular expression for libvirt's message
+
+
+CASES = golden_cases()
+RESCUES = [case for case in CASES if case.expected_xml_path.exists()]
+# The golden errors that claim "libvirt would refuse this too".
+REFUSED_CODES = frozenset({"bus-full", "unsupported-device-for-bus", "bus-unavailable"})
+REFUSED = [
+    case
+    for case in CASES
+    if case.expected_error_path.exists() and error_code(case) in REFUSED_CODES
+]
+# Device and bus come from each case's props.json; the target is the name the next disk of that
+# bus would get.
+REFUSALS = {
+    "pc-ide-full": Refusal("hde", "file", r"Only 1 IDE controller is supported"),
+    "pc-fdc-full": Refusal("fdc", "file", r"Only 1 fdc controller is supported"),
+    "pc-usb-full": Refusal("sdb", "file", r"No free USB ports"),
+    "pc-usb-none": Refusal("sda", "file", r"USB is disabled for this domain"),
+    "pc-floppy-on-ide-refused": Refusal("hda", "file", r"Invalid bus type 'ide' for floppy"),
+    # A block source, so that the bus is the only reason left (a file lun is refused anyway).
+    "pc-lun-on-sata-refused": Refusal("sda", "block", r"device='lun' is not supported for bus"),
+    "q35-ide-refused": Refusal("hda", "file", r"IDE controllers are unsupported"),
+    "q35-virtio-cdrom-refused": Refusal("vdb", "file", r"does not support ejectable media"),
+    # libvirt 9.0 tries to add a pci-bridge with nowhere to plug it and fails on that.
+    "pc-virtio-pci-full": Refusal(
+        "vdp", "file", r"No more available PCI slots|index must be larger than bus"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def virsh() -> Iterator[Virsh]:
+    """The virsh client on the test URI; skip, or fail when libvirt is required, if it is mute.
+
+    At the end no domain of this run may be left defined (any that is gets undefined first).
+    """
+    uri = connection_uri()
+    reason = unavailable_reason(uri)
+    if reason is not None:
+        if libvirt_required():
+            pytest.fail(f"{reason} ({REQUIRE_VARIABLE}=1, so this is a failure)", pytrace=False)
+        pytest.skip(reason)
+    client = Virsh(uri)
+    yield client
+    leftovers = client.undefine_leftovers()
+    assert not leftovers, f"domains left defined by the tests: {leftovers}"
+
+
+def moved_devices(original: str, rescued: str, unaddressed: set[DeviceKey]) -> list[str]:
+    """Each device of the original dump whose address or target differs in the rescued dump."""
+    problems = []
+    rescued_devices = device_keys(rescued)
+    for key, before in device_keys(original).items():
+        if key in unaddressed:
+            continue
+        after = rescued_devices.get(key)
+        if after is None:
+            problems.append(f"{key}: missing from the rescued dump")
+            continue
+        for part in ("address", "target"):
+            old, new = attributes(before.find(part)), attributes(after.find(part))
+            if old != new:
+                problems.append(f"{key}: <{part}> {old} became {new}")
+    return problems
+
+
+def misplaced_additions(expected: str, rescued: str) -> list[str]:
+    """Each added device (rescue disk, controllers) that libvirt did not keep as written.
+
+    The address must be exactly expected.xml's; the target keeps at least what expected.xml says
+    (libvirt may fill in more).
+    """
+    aliases = added_aliases(expected)
+    if not aliases or aliases[0] != RESCUE_ALIAS:
+        return [f"expected.xml has no device with alias {RESCUE_ALIAS}"]
+    problems = []
+    for alias in aliases:
+        written, dumped = by_alias(expected, alias), by_alias(rescued, alias)
+        assert written is not None
+        if dumped is None:
+            problems.append(f"{alias}: missing from the rescued dump")
+            continue
+        address, kept = attributes(written.find("address")), attributes(dumped.find("address"))
+        # Only a controller may lack an address: an fdc sits on the ISA bus, which has none.
+        if address != kept or (address is None and alias == RESCUE_ALIAS):
+            problems.append(f"{alias}: address {address} in expected.xml, libvirt has {kept}")
+        target = attributes(written.find("target")) or {}
+        kept_target = attributes(dumped.find("target")) or {}
+        if any(kept_target.get(name) != value for name, value in target.items()):
+            problems.append(f"{alias}: target {target} in expected.xml, libvirt has {kept_target}")
+    return problems
+
+
+def boot_problems(rescued: str) -> list[str]:
+    """What is wrong with the boot configuration libvirt kept for the rescued domain."""
+    problems = []
+    if os_boot_devs(rescued):
+        problems.append(f"<os><boot dev> left: {os_boot_devs(rescued)}")
+    orders = boot_orders(rescued)
+    if len(set(orders.values())) != len(orders):
+        problems.append(f"boot orders not unique: {orders}")
+    rescue_disk = by_alias(rescued, RESCUE_ALIAS)
+    rescue_boot = None if rescue_disk is None else rescue_disk.find("boot")
+    if rescue_boot is None or rescue_boot.get("order") != "1":
+        problems.append(f"rescue disk boot order is not 1: {orders}")
+    return problems
+
+
+def qemu_boot_problems(virsh: Virsh, expected: str) -> list[str]:
+    """What is wrong with the QEMU boot indexes libvirt would give the rescued domain."""
+    # Host devices are left out: libvirt resolves them on the host even for this command. Their
+    # boot orders are covered by boot_problems (unique, and 1 is the rescue disk's).
+    with virsh.secrets(without_hostdevs(expected)) as native_xml:
+        argv = virsh.qemu_argv(native_xml)
+    if not any(device.get("id") == RESCUE_ALIAS for device in qemu_devices(argv)):
+        return [f"no -device with id {RESCUE_ALIAS} in the QEMU command line"]
+    indexes = boot_indexes(argv)
+    rescue = [index for name, index in indexes if name == RESCUE_ALIAS]
+    others = [(name, index) for name, index in indexes if name != RESCUE_ALIAS]
+    problems = []
+    if rescue != [1]:
+        problems.append(f"QEMU bootindex of the rescue disk is {rescue}, expected [1]")
+    problems.extend(
+        f"QEMU device {name} has bootindex {index}, expected > 1"
+        for name, index in others
+        if index <= 1
+    )
+    return problems
+
+
+def unrescue_problems(
+    virsh: Virsh, rescued: str, original: str, unaddressed: set[DeviceKey]
+) -> list[str]:
+    """How libvirt's dump of unrescue(rescued dump) differs from its dump of the original.
+
+    The addresses of ``unaddressed`` devices are left out of the comparison: libvirt chose them
+    once with and once without the rescue disk present.
+    """
+    try:
+        restored_xml = stable_rescue.unrescue(rescued)
+    except stable_rescue.RescueError as error:
+        return [f"unrescue of the rescued dump fails: {error.code}: {error.message}"]
+    try:
+        restored = virsh.define_and_dump(restored_xml)
+    except VirshError as error:
+        return [f"libvirt refuses unrescue of the rescued dump: {error}"]
+    if unaddressed:
+        original, restored = (
+            without_addresses(original, unaddressed),
+            without_addresses(restored, unaddressed),
+        )
+    if restored == original:
+        return []
+    diff = "".join(
+        difflib.unified_diff(
+            original.splitlines(keepends=True),
+            restored.splitlines(keepends=True),
+            fromfile="original dump",
+            tofile="unrescued dump",
+        )
+    )
+    return [f"unrescue of the rescued dump, defined and dumped, differs:\n{diff}"]
+
+
+@pytest.mark.parametrize("case", RESCUES, ids=[case.name for case in RESCUES])
+def test_libvirt_keeps_rescue(case: GoldenCase, virsh: Virsh) -> None:
+    """Defined in libvirt, expected.xml is kept as written, moves nothing, and unrescue undoes it.
+
+    Defined and dumped: every device of the original keeps its address and target; the rescue
+    disk and each added controller keep expected.xml's address; no ``<os><boot dev>``; boot
+    orders are unique and the rescue disk's is 1. QEMU would get bootindex 1 for the rescue disk
+    and no other index <= 1. unrescue of the rescued dump, defined and dumped, is exactly the
+    original's dump.
+    """
+    try:
+        original = virsh.define_and_dump(for_test(case.input_xml, case.name))
+    except VirshError as error:
+        pytest.fail(f"libvirt refuses input.xml: {error}")
+    expected = for_test(case.expected_xml_path.read_text(encoding="utf-8"), case.name)
+    try:
+        rescued = virsh.define_and_dump(expected)
+    except VirshError as error:
+        pytest.fail(f"libvirt refuses expected.xml: {error}")
+
+    unaddressed: set[DeviceKey] = set()
+    if case.props.get("options", {}).get("allow_unaddressed"):
+        # libvirt places these at define time, so only the plan's warning promises anything.
+        unaddressed = {
+            key
+            for key, element in device_keys(case.input_xml).items()
+            if element.find("address") is None
+        }
+        assert case.run().plan.warnings, "allow_unaddressed gave no warning in the plan"
+
+    problems = [
+        *moved_devices(original, rescued, unaddressed),
+        *misplaced_additions(expected, rescued),
+        *boot_problems(rescued),
+        *qemu_boot_problems(virsh, expected),
+        *unrescue_problems(virsh, rescued, original, unaddressed),
+    ]
+    assert not problems, f"{case.name}:\n" + "\n".join(problems)
+
+
+def unaddressed_disk(case: GoldenCase, refusal: Refusal) -> str:
+    """The disk the case asks for, without an address, as a ``<disk>`` element."""
+    properties = case.props["properties"]
+    device, bus = properties["hw_rescue_device"], properties["hw_rescue_bus"]
+    if refusal.source == "block":
+        opening, source = "type='block'", "<source dev='/dev/sr-rescue'/>"
+    else:
+        opening, source = "type='file'", f"<source file='{case.props['source']}'/>"
+    return (
+        f"    <disk {opening} device='{device}'>\n"
+        "      <driver name='qemu' type='raw'/>\n"
+        f"      {source}\n"
+        f"      <target dev='{refusal.target}' bus='{bus}'/>\n"
+        "    </disk>\n"
+    )
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=[case.name for case in REFUSED])
+def test_libvirt_refuses_too(case: GoldenCase, virsh: Virsh) -> None:
+    """Where a golden error says the bus or device cannot take the rescue disk, libvirt agrees.
+
+    The input domain with the requested disk added without an address (so libvirt chooses)
+    fails ``virsh define``, for the reason the case names.
+    """
+    refusal = REFUSALS.get(case.name)
+    assert refusal is not None, f"{case.name} ({error_code(case)}) needs an entry in REFUSALS"
+    domain_xml = for_test(case.input_xml, case.name)
+    assert domain_xml.count("</devices>") == 1
+    disk = unaddressed_disk(case, refusal)
+    domain_xml = domain_xml.replace("  </devices>", f"{disk}  </devices>")
+    try:
+        dump = virsh.define_and_dump(domain_xml)
+    except VirshError as error:
+        refused = error
+    else:
+        pytest.fail(f"libvirt ACCEPTS what {case.name} refuses ({error_code(case)}):\n{dump}")
+    assert re.search(refusal.error, refused.stderr), f"refused for another reason: {refused}"
+
+
+def test_refusals_table_is_current() -> None:
+    """Every REFUSALS entry belongs to a golden error case whose code claims a libvirt refusal."""
+    assert sorted(REFUSALS) == sorted(case.name for case in REFUSED)

@@ -1,0 +1,722 @@
+"""Planning through the public API: default buses, refusals, warnings (DESIGN sections 3 and 5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+import stable_rescue
+from stable_rescue.model import (
+    AddedController,
+    Address,
+    Bus,
+    DeviceType,
+    DriveAddress,
+    Mode,
+    PciAddress,
+    UsbAddress,
+)
+from tests.golden_cases import GOLDEN
+
+# pc-i440fx-7.2: pci-root slots 1 (chipset), 2 (video), 3 (net), 4 (vda), 5 (balloon) in use;
+# a piix3-uhci USB controller; no ide, sata, scsi or fdc controller element; boot dev='hd'.
+PC = "pc-virtio-disk"
+# pc-q35-7.2: built-in SATA 0 at 00:1f.2, root ports 1-4 in use and root port 5 (bus 5) empty.
+Q35 = "q35-sata-cdrom-default"
+IMG = "/var/lib/libvirt/images/rescue.img"
+ISO = "/var/lib/libvirt/images/rescue.iso"
+BLOCK = "/dev/mapper/rescue"
+
+Edits = Sequence[tuple[str, str]]
+
+NO_USB_CONTROLLER = (
+    "    <controller type='usb' index='0' model='piix3-uhci'>\n"
+    "      <address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='0x2'/>\n"
+    "    </controller>\n",
+    "",
+)
+
+
+def golden_input(case: str, edits: Edits = ()) -> str:
+    """The golden input of ``case``, with each (old, new) edit applied to its one occurrence."""
+    text = (GOLDEN / case / "input.xml").read_text(encoding="utf-8")
+    for old, new in edits:
+        assert text.count(old) == 1, f"{old!r} is not in {case} exactly once"
+        text = text.replace(old, new)
+    return text
+
+
+def machine(name: str) -> tuple[str, str]:
+    """An edit that gives the pc golden input another machine type."""
+    return ("machine='pc-i440fx-7.2'", f"machine='{name}'")
+
+
+def plan(
+    case: str,
+    properties: dict[str, str],
+    source: str = IMG,
+    *,
+    edits: Edits = (),
+    source_type: str | None = None,
+    allow_unaddressed: bool = False,
+) -> stable_rescue.Plan:
+    """plan_rescue on an edited golden input; raw unless the name settles the format."""
+    return stable_rescue.plan_rescue(
+        golden_input(case, edits),
+        properties,
+        source,
+        source_format=None if source.endswith(".iso") else "raw",
+        source_type=source_type,
+        allow_unaddressed=allow_unaddressed,
+    )
+
+
+def controller_summary(
+    controllers: tuple[AddedController, ...],
+) -> list[tuple[str, int, str | None, PciAddress | None]]:
+    """Type, index, model and address of each added controller."""
+    return [(c.type, c.index, c.model, c.address) for c in controllers]
+
+
+DRIVE_0 = DriveAddress(controller=0, bus=0, target=0, unit=0)
+
+DEFAULT_BUSES = [
+    pytest.param(
+        PC,
+        {"hw_rescue_device": "disk"},
+        IMG,
+        Bus.VIRTIO,
+        "vdb",
+        PciAddress(bus=0, slot=6),
+        [],
+        id="disk-default-virtio-lowest-free-slot",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_bus": "virtio"},
+        IMG,
+        Bus.VIRTIO,
+        "vdb",
+        PciAddress(bus=0, slot=6),
+        [],
+        id="bus-only-device-defaults-to-disk",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_device": "disk", "hw_disk_bus": "sata"},
+        IMG,
+        Bus.SATA,
+        "sda",
+        DRIVE_0,
+        [("sata", 0, None, PciAddress(bus=0, slot=6))],
+        id="disk-hw_disk_bus-sata-adds-ahci",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_device": "disk", "hw_disk_bus": "usb"},
+        IMG,
+        Bus.USB,
+        "sda",
+        UsbAddress(bus=0, port=(1,)),
+        [],
+        id="disk-hw_disk_bus-usb",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_device": "disk", "hw_disk_bus": "sata", "hw_rescue_bus": "usb"},
+        IMG,
+        Bus.USB,
+        "sda",
+        UsbAddress(bus=0, port=(1,)),
+        [],
+        id="hw_rescue_bus-wins-over-hw_disk_bus",
+    ),
+    pytest.param(
+        Q35,
+        {"hw_rescue_device": "disk", "hw_disk_bus": "scsi"},
+        IMG,
+        Bus.SCSI,
+        "sda",
+        DRIVE_0,
+        [("scsi", 0, "virtio-scsi", PciAddress(bus=5, slot=0))],
+        id="disk-hw_disk_bus-scsi-virtio-scsi-on-empty-root-port",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_device": "cdrom"},
+        ISO,
+        Bus.IDE,
+        "hda",
+        DRIVE_0,
+        [("ide", 0, None, PciAddress(bus=0, slot=1, function=1))],
+        id="cdrom-default-ide-on-pc",
+    ),
+    pytest.param(
+        Q35,
+        {"hw_rescue_device": "cdrom"},
+        ISO,
+        Bus.SATA,
+        "sda",
+        DRIVE_0,
+        [],
+        id="cdrom-default-sata-on-q35-builtin-ahci",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_device": "cdrom", "hw_cdrom_bus": "usb"},
+        ISO,
+        Bus.USB,
+        "sda",
+        UsbAddress(bus=0, port=(1,)),
+        [],
+        id="cdrom-hw_cdrom_bus-usb",
+    ),
+    pytest.param(
+        Q35,
+        {"hw_rescue_device": "cdrom", "hw_cdrom_bus": "scsi"},
+        ISO,
+        Bus.SCSI,
+        "sda",
+        DRIVE_0,
+        [("scsi", 0, "virtio-scsi", PciAddress(bus=5, slot=0))],
+        id="cdrom-hw_cdrom_bus-scsi",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_device": "cdrom", "hw_disk_bus": "usb"},
+        ISO,
+        Bus.IDE,
+        "hda",
+        DRIVE_0,
+        [("ide", 0, None, PciAddress(bus=0, slot=1, function=1))],
+        id="cdrom-ignores-hw_disk_bus",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_device": "floppy"},
+        IMG,
+        Bus.FDC,
+        "fda",
+        DRIVE_0,
+        [("fdc", 0, None, None)],
+        id="floppy-default-fdc-pc",
+    ),
+    pytest.param(
+        Q35,
+        {"hw_rescue_device": "floppy"},
+        IMG,
+        Bus.FDC,
+        "fda",
+        DRIVE_0,
+        [("fdc", 0, None, None)],
+        id="floppy-default-fdc-q35",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_device": "lun"},
+        BLOCK,
+        Bus.SCSI,
+        "sda",
+        DRIVE_0,
+        [("scsi", 0, "virtio-scsi", PciAddress(bus=0, slot=6))],
+        id="lun-default-scsi",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_device": "lun", "hw_disk_bus": "sata"},
+        BLOCK,
+        Bus.SCSI,
+        "sda",
+        DRIVE_0,
+        [("scsi", 0, "virtio-scsi", PciAddress(bus=0, slot=6))],
+        id="lun-ignores-hw_disk_bus",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_device": "lun", "hw_scsi_model": "lsilogic"},
+        "iscsi://192.0.2.10/iqn.2010-10.org.example:rescue/1",
+        Bus.SCSI,
+        "sda",
+        DRIVE_0,
+        [("scsi", 0, "lsilogic", PciAddress(bus=0, slot=6))],
+        id="lun-network-hw_scsi_model",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "properties", "source", "bus", "target", "address", "controllers"), DEFAULT_BUSES
+)
+def test_default_bus(
+    case: str,
+    properties: dict[str, str],
+    source: str,
+    bus: Bus,
+    target: str,
+    address: Address,
+    controllers: list[tuple[str, int, str | None, PciAddress | None]],
+) -> None:
+    """Without hw_rescue_bus, the device type's default bus from the image decides.
+
+    disk -> hw_disk_bus else virtio; cdrom -> hw_cdrom_bus else sata on q35, ide on pc;
+    floppy -> fdc; lun -> scsi. The device takes the first free unit or slot.
+    """
+    result = plan(case, properties, source)
+    assert result.bus is bus
+    assert result.target == target
+    assert result.address == address
+    assert controller_summary(result.controllers_added) == controllers
+
+
+MACHINE_DECIDES = [
+    pytest.param(Q35, {"hw_machine_type": "pc"}, (), Bus.SATA, id="q35-domain-image-says-pc"),
+    pytest.param(
+        Q35, {"hw_architecture": "aarch64"}, (), Bus.SATA, id="q35-domain-image-says-aarch64"
+    ),
+    pytest.param(PC, {"hw_machine_type": "q35"}, (), Bus.IDE, id="pc-domain-image-says-q35"),
+    pytest.param(PC, {}, (machine("pc"),), Bus.IDE, id="machine-pc"),
+    pytest.param(PC, {}, (machine("rhel7.6.0"),), Bus.IDE, id="machine-rhel-i440fx"),
+    pytest.param(PC, {}, (machine("pc-1.3"),), Bus.IDE, id="machine-pc-1.x"),
+    pytest.param(PC, {}, (machine("q35"),), Bus.SATA, id="machine-q35"),
+    pytest.param(PC, {}, (machine("pc-q35-rhel8.6.0"),), Bus.SATA, id="machine-rhel-q35"),
+]
+
+
+@pytest.mark.parametrize(("case", "extra", "edits", "bus"), MACHINE_DECIDES)
+def test_domain_machine_decides_cdrom_bus(
+    case: str, extra: dict[str, str], edits: Edits, bus: Bus
+) -> None:
+    """The cdrom default follows the domain's <type machine>, never the image's.
+
+    Neither hw_machine_type nor hw_architecture counts (Nova's use of them picks ide on q35).
+    """
+    result = plan(case, {"hw_rescue_device": "cdrom", **extra}, ISO, edits=edits)
+    assert result.bus is bus
+    assert result.device_type is DeviceType.CDROM
+
+
+REFUSED = [
+    pytest.param(
+        Q35,
+        {"hw_rescue_bus": "virtio", "hw_rescue_device": "cdrom"},
+        ISO,
+        (),
+        None,
+        "unsupported-device-for-bus",
+        "device 'cdrom' on bus 'virtio' (virtio has no ejectable media); "
+        "expected scsi, sata, ide or usb",
+        id="cdrom-on-virtio",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_device": "cdrom", "hw_cdrom_bus": "virtio"},
+        ISO,
+        (),
+        None,
+        "unsupported-device-for-bus",
+        "device 'cdrom' on bus 'virtio' (virtio has no ejectable media); "
+        "expected scsi, sata, ide or usb",
+        id="cdrom-on-virtio-by-hw_cdrom_bus",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_bus": "ide", "hw_rescue_device": "floppy"},
+        IMG,
+        (),
+        None,
+        "unsupported-device-for-bus",
+        "device 'floppy' on bus 'ide'; expected bus 'fdc'",
+        id="floppy-on-ide",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_bus": "usb", "hw_rescue_device": "floppy"},
+        IMG,
+        (),
+        None,
+        "unsupported-device-for-bus",
+        "device 'floppy' on bus 'usb'; expected bus 'fdc'",
+        id="floppy-on-usb",
+    ),
+    pytest.param(
+        Q35,
+        {"hw_rescue_bus": "sata", "hw_rescue_device": "floppy"},
+        IMG,
+        (),
+        None,
+        "unsupported-device-for-bus",
+        "device 'floppy' on bus 'sata'; expected bus 'fdc'",
+        id="floppy-on-sata",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_bus": "virtio", "hw_rescue_device": "floppy"},
+        IMG,
+        (),
+        None,
+        "unsupported-device-for-bus",
+        "device 'floppy' on bus 'virtio'; expected bus 'fdc'",
+        id="floppy-on-virtio",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_device": "floppy", "hw_floppy_bus": "scsi"},
+        IMG,
+        (),
+        None,
+        "unsupported-device-for-bus",
+        "device 'floppy' on bus 'scsi'; expected bus 'fdc'",
+        id="floppy-on-scsi-by-hw_floppy_bus",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_bus": "fdc"},
+        IMG,
+        (),
+        None,
+        "unsupported-device-for-bus",
+        "device 'disk' on bus 'fdc'; expected device 'floppy'",
+        id="disk-on-fdc",
+    ),
+    pytest.param(
+        Q35,
+        {"hw_rescue_bus": "fdc", "hw_rescue_device": "cdrom"},
+        ISO,
+        (),
+        None,
+        "unsupported-device-for-bus",
+        "device 'cdrom' on bus 'fdc'; expected device 'floppy'",
+        id="cdrom-on-fdc",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_device": "disk", "hw_disk_bus": "fdc"},
+        IMG,
+        (),
+        None,
+        "unsupported-device-for-bus",
+        "device 'disk' on bus 'fdc'; expected device 'floppy'",
+        id="disk-on-fdc-by-hw_disk_bus",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_bus": "sata", "hw_rescue_device": "lun"},
+        BLOCK,
+        (),
+        None,
+        "unsupported-device-for-bus",
+        "device 'lun' on bus 'sata'; expected bus 'scsi'",
+        id="lun-on-sata",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_bus": "virtio", "hw_rescue_device": "lun"},
+        BLOCK,
+        (),
+        None,
+        "unsupported-device-for-bus",
+        "device 'lun' on bus 'virtio'; expected bus 'scsi'",
+        id="lun-on-virtio",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_bus": "usb", "hw_rescue_device": "lun"},
+        BLOCK,
+        (),
+        None,
+        "unsupported-device-for-bus",
+        "device 'lun' on bus 'usb'; expected bus 'scsi'",
+        id="lun-on-usb",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_bus": "ide", "hw_rescue_device": "lun"},
+        BLOCK,
+        (),
+        None,
+        "unsupported-device-for-bus",
+        "device 'lun' on bus 'ide'; expected bus 'scsi'",
+        id="lun-on-ide",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_bus": "scsi", "hw_rescue_device": "lun"},
+        IMG,
+        (),
+        None,
+        "unsupported-source-for-device",
+        f"device 'lun' with source '{IMG}'; expected a block device or an iscsi LUN",
+        id="lun-with-file-source",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_device": "lun"},
+        "/dev/sdz",
+        (),
+        "file",
+        "unsupported-source-for-device",
+        "device 'lun' with source '/dev/sdz'; expected a block device or an iscsi LUN",
+        id="lun-with-source-forced-to-file",
+    ),
+    pytest.param(
+        Q35,
+        {"hw_rescue_bus": "ide"},
+        IMG,
+        (),
+        None,
+        "bus-unavailable",
+        "bus 'ide' exists only on i440fx machines, not on 'pc-q35-7.2'",
+        id="ide-disk-on-q35",
+    ),
+    pytest.param(
+        Q35,
+        {"hw_rescue_bus": "ide", "hw_rescue_device": "cdrom"},
+        ISO,
+        (),
+        None,
+        "bus-unavailable",
+        "bus 'ide' exists only on i440fx machines, not on 'pc-q35-7.2'",
+        id="ide-cdrom-on-q35",
+    ),
+    pytest.param(
+        Q35,
+        {"hw_rescue_device": "cdrom", "hw_cdrom_bus": "ide"},
+        ISO,
+        (),
+        None,
+        "bus-unavailable",
+        "bus 'ide' exists only on i440fx machines, not on 'pc-q35-7.2'",
+        id="ide-on-q35-by-hw_cdrom_bus",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_bus": "ide"},
+        IMG,
+        (machine("pc-q35-rhel8.6.0"),),
+        None,
+        "bus-unavailable",
+        "bus 'ide' exists only on i440fx machines, not on 'pc-q35-rhel8.6.0'",
+        id="ide-on-rhel-q35",
+    ),
+    pytest.param(
+        "pc-usb-none",
+        {"hw_rescue_bus": "usb"},
+        IMG,
+        (),
+        None,
+        "bus-unavailable",
+        "usb controller model is 'none' (USB disabled); expected a USB controller",
+        id="usb-model-none",
+    ),
+    pytest.param(
+        "pc-usb-none",
+        {"hw_rescue_device": "cdrom", "hw_cdrom_bus": "usb"},
+        ISO,
+        (),
+        None,
+        "bus-unavailable",
+        "usb controller model is 'none' (USB disabled); expected a USB controller",
+        id="usb-model-none-cdrom",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_bus": "usb"},
+        IMG,
+        (NO_USB_CONTROLLER,),
+        None,
+        "bus-unavailable",
+        "domain has no USB controller; expected one for bus 'usb'",
+        id="usb-without-controller",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_device": "disk", "hw_disk_bus": "nvme"},
+        IMG,
+        (),
+        None,
+        "unsupported-rescue-bus",
+        "hw_disk_bus 'nvme'; expected one of virtio, scsi, sata, ide, usb, fdc",
+        id="unknown-hw_disk_bus",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_device": "cdrom", "hw_cdrom_bus": "SATA"},
+        ISO,
+        (),
+        None,
+        "unsupported-rescue-bus",
+        "hw_cdrom_bus 'SATA'; expected one of virtio, scsi, sata, ide, usb, fdc",
+        id="hw_cdrom_bus-case-sensitive",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_bus": "scsi", "hw_scsi_model": "buslogic"},
+        IMG,
+        (),
+        None,
+        "unsupported-scsi-model",
+        "hw_scsi_model 'buslogic'; expected one of virtio-scsi, lsilogic, lsisas1068, "
+        "lsisas1078, vmpvscsi, am53c974, dc390",
+        id="unknown-hw_scsi_model",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_bus": "nvme"},
+        "relative.img",
+        (("type='qemu'", "type='lxc'"),),
+        None,
+        "unsupported-hypervisor",
+        "domain type 'lxc'; expected kvm or qemu",
+        id="lxc-before-anything-else",
+    ),
+    pytest.param(
+        PC,
+        {"hw_rescue_bus": "virtio"},
+        IMG,
+        (("type='qemu'", "type='xen'"),),
+        None,
+        "unsupported-hypervisor",
+        "domain type 'xen'; expected kvm or qemu",
+        id="xen",
+    ),
+    pytest.param(
+        PC,
+        {},
+        IMG,
+        (),
+        None,
+        "unsupported-mode",
+        "rescue image has neither hw_rescue_bus nor hw_rescue_device (legacy mode, "
+        "not available yet); expected at least one of them",
+        id="legacy-mode-not-available",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "properties", "source", "edits", "source_type", "code", "message"), REFUSED
+)
+def test_refused(
+    case: str,
+    properties: dict[str, str],
+    source: str,
+    edits: Edits,
+    source_type: str | None,
+    code: str,
+    message: str,
+) -> None:
+    """What libvirt or QEMU would refuse for device x bus x machine x source is refused first."""
+    with pytest.raises(stable_rescue.RescueError) as caught:
+        plan(case, properties, source, edits=edits, source_type=source_type)
+    assert caught.value.code == code
+    assert caught.value.message == message
+
+
+def test_rescue_of_a_rescue_is_refused() -> None:
+    """Rescuing the output of a rescue raises already-rescued, whatever the properties."""
+    rescued = stable_rescue.rescue(
+        golden_input(PC), {"hw_rescue_bus": "usb"}, IMG, source_format="raw"
+    )
+    for properties in ({"hw_rescue_bus": "usb"}, {"hw_rescue_bus": "virtio"}, {}):
+        with pytest.raises(stable_rescue.RescueError) as caught:
+            stable_rescue.plan_rescue(rescued.xml, properties, IMG, source_format="raw")
+        assert caught.value.code == "already-rescued"
+        assert caught.value.message == ("domain already carries a rescue record; unrescue it first")
+
+
+def test_rescue_after_unrescue_is_allowed() -> None:
+    """Unrescuing removes the record, so the domain can be rescued again, the same way."""
+    original = golden_input(PC)
+    first = stable_rescue.rescue(original, {"hw_rescue_bus": "usb"}, IMG, source_format="raw")
+    again = stable_rescue.rescue(
+        stable_rescue.unrescue(first.xml), {"hw_rescue_bus": "usb"}, IMG, source_format="raw"
+    )
+    assert again == first
+
+
+UNADDRESSED = "disk:vda, interface:52:54:00:5a:00:01"
+
+
+def test_unaddressed_devices_refused() -> None:
+    """Devices without addresses are refused by default, naming them."""
+    with pytest.raises(stable_rescue.RescueError) as caught:
+        plan("pc-unaddressed", {"hw_rescue_bus": "virtio"})
+    assert caught.value.code == "unaddressed-devices"
+    assert caught.value.message == (
+        f"2 device(s) without an address ({UNADDRESSED}); expected explicit addresses, "
+        "as virsh dumpxml --inactive prints them"
+    )
+
+
+def test_unaddressed_devices_allowed_with_warning() -> None:
+    """allow_unaddressed proceeds, and the plan says which guarantee is lost."""
+    result = plan("pc-unaddressed", {"hw_rescue_bus": "virtio"}, allow_unaddressed=True)
+    assert result.warnings == (
+        f"devices without an address ({UNADDRESSED}) will be placed by libvirt after the rescue "
+        "device: their addresses may differ from a define without it",
+    )
+    assert result.target == "vdb"
+
+
+def test_addressed_domain_has_no_warnings() -> None:
+    """A domain dumped by libvirt (every device addressed, no secure boot) plans cleanly."""
+    result = plan(PC, {"hw_rescue_bus": "virtio"}, allow_unaddressed=True)
+    assert result.warnings == ()
+
+
+SECURE_BOOT = (
+    "secure boot is on: the rescue media must be signed for this firmware, "
+    "or the guest falls back to its previous boot devices"
+)
+FIRMWARE_FEATURE = "<firmware>\n      <feature enabled='yes' name='secure-boot'/>\n    </firmware>"
+
+SECURE_BOOT_CASES = [
+    pytest.param((), (SECURE_BOOT,), id="loader-secure-yes"),
+    pytest.param((("<loader secure='yes'/>", "<loader secure='no'/>"),), (), id="loader-secure-no"),
+    pytest.param((("<loader secure='yes'/>", FIRMWARE_FEATURE),), (SECURE_BOOT,), id="feature"),
+]
+
+
+@pytest.mark.parametrize(("edits", "warnings"), SECURE_BOOT_CASES)
+def test_secure_boot_warning(edits: Edits, warnings: tuple[str, ...]) -> None:
+    """UEFI with secure boot on warns that the rescue media must be signed."""
+    result = plan("q35-uefi-secure-boot", {"hw_rescue_bus": "virtio"}, edits=edits)
+    assert result.warnings == warnings
+
+
+@pytest.mark.parametrize(
+    ("properties", "source", "device", "readonly"),
+    [
+        ({"hw_rescue_bus": "usb"}, IMG, DeviceType.DISK, False),
+        ({"hw_rescue_device": "cdrom"}, ISO, DeviceType.CDROM, True),
+        ({"hw_rescue_device": "floppy"}, IMG, DeviceType.FLOPPY, False),
+    ],
+    ids=["usb-disk", "ide-cdrom", "floppy"],
+)
+def test_plan_basics(
+    properties: dict[str, str], source: str, device: DeviceType, readonly: bool
+) -> None:
+    """A stable plan boots the rescue device first, under its alias; only a cdrom is read-only."""
+    result = plan(PC, properties, source)
+    assert result.mode is Mode.STABLE
+    assert result.device_type is device
+    assert result.boot_order == 1
+    assert result.alias == "ua-stable-rescue-disk"
+    assert result.readonly is readonly
+    assert result.source_format == "raw"
+    assert result.os_boot_removed == ("hd",)
+
+
+def test_lun_with_rbd_source_is_refused() -> None:
+    """A lun needs a block device or an iSCSI LUN; an RBD image is not a SCSI LUN."""
+    with pytest.raises(stable_rescue.RescueError) as caught:
+        plan(PC, {"hw_rescue_device": "lun"}, "rbd://mon/pool/image")
+    assert caught.value.code == "unsupported-source-for-device"
+
+
+def test_pseries_scsi_model_on_pc_is_refused() -> None:
+    """A SCSI controller model the machine cannot have is refused before libvirt or QEMU."""
+    with pytest.raises(stable_rescue.RescueError) as caught:
+        plan(PC, {"hw_rescue_bus": "scsi", "hw_scsi_model": "ibmvscsi"})
+    assert caught.value.code == "unsupported-scsi-model"

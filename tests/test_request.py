@@ -1,0 +1,327 @@
+"""Image properties and source -> RescueRequest: Nova's mode rule and input checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from stable_rescue.errors import RescueError
+from stable_rescue.model import Bus, DeviceType, Mode, RescueSource, SourceType
+from stable_rescue.request import build_request
+
+SOURCE = "/var/lib/libvirt/images/rescue.img"
+
+MODES = [
+    pytest.param({}, Mode.LEGACY, DeviceType.DISK, None, id="no-properties-legacy"),
+    pytest.param(
+        {"hw_disk_bus": "scsi", "hw_cdrom_bus": "sata", "hw_scsi_model": "lsilogic"},
+        Mode.LEGACY,
+        DeviceType.DISK,
+        None,
+        id="default-bus-properties-alone-legacy",
+    ),
+    pytest.param({"hw_rescue_bus": "usb"}, Mode.STABLE, DeviceType.DISK, Bus.USB, id="bus-only"),
+    pytest.param(
+        {"hw_rescue_device": "cdrom"}, Mode.STABLE, DeviceType.CDROM, None, id="device-only"
+    ),
+    pytest.param(
+        {"hw_rescue_bus": "scsi", "hw_rescue_device": "lun"},
+        Mode.STABLE,
+        DeviceType.LUN,
+        Bus.SCSI,
+        id="both",
+    ),
+    pytest.param(
+        {"hw_rescue_bus": "fdc", "hw_rescue_device": "floppy"},
+        Mode.STABLE,
+        DeviceType.FLOPPY,
+        Bus.FDC,
+        id="floppy-fdc",
+    ),
+    pytest.param(
+        {"HW_RESCUE_BUS": "usb", "hw_rescue_Device": "cdrom"},
+        Mode.LEGACY,
+        DeviceType.DISK,
+        None,
+        id="key-case-counts",
+    ),
+]
+
+
+@pytest.mark.parametrize(("properties", "mode", "device", "bus"), MODES)
+def test_mode_rule(
+    properties: dict[str, str], mode: Mode, device: DeviceType, bus: Bus | None
+) -> None:
+    """Stable mode exactly when hw_rescue_bus or hw_rescue_device is present (keys count).
+
+    The device defaults to disk; the bus stays unset unless asked for (plan settles it).
+    """
+    request = build_request(properties, SOURCE, source_format="raw")
+    assert request.mode is mode
+    assert request.device_type is device
+    assert request.bus is bus
+
+
+def test_request_fields() -> None:
+    """The request carries the source, its format and the options as given."""
+    request = build_request(
+        {"hw_rescue_bus": "virtio"},
+        "/dev/vg/rescue",
+        source_format="qcow2",
+        allow_unaddressed=True,
+        kernel="/boot/rescue-vmlinuz",
+        initrd="/boot/rescue-initrd",
+        cmdline="console=ttyS0 single",
+    )
+    assert request.source == RescueSource(type=SourceType.BLOCK, path="/dev/vg/rescue")
+    assert request.source_format == "qcow2"
+    assert request.allow_unaddressed is True
+    assert request.kernel == "/boot/rescue-vmlinuz"
+    assert request.initrd == "/boot/rescue-initrd"
+    assert request.cmdline == "console=ttyS0 single"
+
+
+def test_unrelated_keys_ignored() -> None:
+    """Keys the planner does not read are dropped, whatever their value's type."""
+    properties: dict[str, Any] = {
+        "hw_rescue_bus": "sata",
+        "hw_machine_type": "pc",
+        "hw_architecture": "aarch64",
+        "os_hidden": False,
+        "min_disk": 0,
+        "hw_rescue_bus_extra": None,
+        "stores": ["ceph"],
+    }
+    request = build_request(properties, SOURCE, source_format="raw")
+    assert request.image_properties == (("hw_rescue_bus", "sata"),)
+    assert request.image_property("hw_machine_type") is None
+
+
+def test_known_properties_kept_sorted() -> None:
+    """The properties the planner reads are kept, sorted by name, so the request is stable."""
+    request = build_request(
+        {
+            "hw_scsi_model": "lsilogic",
+            "hw_rescue_device": "cdrom",
+            "hw_floppy_bus": "fdc",
+            "hw_cdrom_bus": "scsi",
+            "hw_disk_bus": "sata",
+        },
+        SOURCE,
+        source_format="raw",
+    )
+    assert request.image_properties == (
+        ("hw_cdrom_bus", "scsi"),
+        ("hw_disk_bus", "sata"),
+        ("hw_floppy_bus", "fdc"),
+        ("hw_rescue_device", "cdrom"),
+        ("hw_scsi_model", "lsilogic"),
+    )
+
+
+def test_any_mapping_is_accepted() -> None:
+    """Any Mapping serves as the properties, not only a dict."""
+    properties: Mapping[str, str] = MappingProxyType({"hw_rescue_bus": "ide"})
+    assert build_request(properties, SOURCE, source_format="raw").bus is Bus.IDE
+
+
+BUSES = "virtio, scsi, sata, ide, usb, fdc"
+DEVICES = "disk, cdrom, floppy, lun"
+
+REFUSED_VALUES = [
+    pytest.param(
+        {"hw_rescue_bus": "USB"},
+        "unsupported-rescue-bus",
+        f"hw_rescue_bus 'USB'; expected one of {BUSES}",
+        id="bus-upper-case",
+    ),
+    pytest.param(
+        {"hw_rescue_bus": "Virtio"},
+        "unsupported-rescue-bus",
+        f"hw_rescue_bus 'Virtio'; expected one of {BUSES}",
+        id="bus-title-case",
+    ),
+    pytest.param(
+        {"hw_rescue_bus": "nvme"},
+        "unsupported-rescue-bus",
+        f"hw_rescue_bus 'nvme'; expected one of {BUSES}",
+        id="bus-unknown",
+    ),
+    pytest.param(
+        {"hw_rescue_bus": ""},
+        "unsupported-rescue-bus",
+        f"hw_rescue_bus ''; expected one of {BUSES}",
+        id="bus-empty",
+    ),
+    pytest.param(
+        {"hw_rescue_bus": " usb"},
+        "unsupported-rescue-bus",
+        f"hw_rescue_bus ' usb'; expected one of {BUSES}",
+        id="bus-leading-space",
+    ),
+    pytest.param(
+        {"hw_rescue_device": "CDROM"},
+        "unsupported-rescue-device",
+        f"hw_rescue_device 'CDROM'; expected one of {DEVICES}",
+        id="device-upper-case",
+    ),
+    pytest.param(
+        {"hw_rescue_device": "tape"},
+        "unsupported-rescue-device",
+        f"hw_rescue_device 'tape'; expected one of {DEVICES}",
+        id="device-unknown",
+    ),
+    pytest.param(
+        {"hw_rescue_device": "tape", "hw_rescue_bus": "nvme"},
+        "unsupported-rescue-device",
+        f"hw_rescue_device 'tape'; expected one of {DEVICES}",
+        id="device-reported-before-bus",
+    ),
+]
+
+
+@pytest.mark.parametrize(("properties", "code", "message"), REFUSED_VALUES)
+def test_property_values_refused(properties: dict[str, str], code: str, message: str) -> None:
+    """Values are case-sensitive; unknown buses and devices are errors, listing the choices."""
+    with pytest.raises(RescueError) as caught:
+        build_request(properties, SOURCE, source_format="raw")
+    assert caught.value.code == code
+    assert caught.value.message == message
+
+
+NOT_MAPPINGS = [
+    pytest.param([("hw_rescue_bus", "usb")], "list", id="list-of-pairs"),
+    pytest.param("hw_rescue_bus=usb", "str", id="string"),
+    pytest.param(None, "NoneType", id="none"),
+    pytest.param({"hw_rescue_bus"}, "set", id="set"),
+]
+
+
+@pytest.mark.parametrize(("properties", "type_name"), NOT_MAPPINGS)
+def test_properties_not_a_mapping(properties: object, type_name: str) -> None:
+    """Properties that are not a mapping raise invalid-properties."""
+    with pytest.raises(RescueError) as caught:
+        build_request(properties, SOURCE, source_format="raw")  # type: ignore[arg-type]
+    assert caught.value.code == "invalid-properties"
+    assert caught.value.message == (
+        f"properties is a {type_name}; expected a mapping of name to string"
+    )
+
+
+NON_STRING_VALUES = [
+    pytest.param(
+        "hw_rescue_bus", 1, "property hw_rescue_bus is int 1; expected a string", id="int"
+    ),
+    pytest.param(
+        "hw_rescue_device",
+        None,
+        "property hw_rescue_device is NoneType None; expected a string",
+        id="none",
+    ),
+    pytest.param(
+        "hw_disk_bus",
+        True,
+        "property hw_disk_bus is bool True; expected a string",
+        id="bool-default-bus",
+    ),
+    pytest.param(
+        "hw_scsi_model",
+        ["virtio-scsi"],
+        "property hw_scsi_model is list ['virtio-scsi']; expected a string",
+        id="list",
+    ),
+    pytest.param(
+        "hw_cdrom_bus",
+        b"sata",
+        "property hw_cdrom_bus is bytes b'sata'; expected a string",
+        id="bytes",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "message"), NON_STRING_VALUES)
+def test_non_string_value_of_known_key(name: str, value: object, message: str) -> None:
+    """A known key whose value is not a string raises invalid-properties naming the key."""
+    properties: dict[str, Any] = {"hw_rescue_bus": "virtio", name: value}
+    with pytest.raises(RescueError) as caught:
+        build_request(properties, SOURCE, source_format="raw")
+    assert caught.value.code == "invalid-properties"
+    assert caught.value.message == message
+
+
+BOOT_OPTIONS_REFUSED = [
+    pytest.param(
+        {"initrd": "/boot/initrd"},
+        "initrd or cmdline given without kernel; expected a kernel too",
+        id="initrd-without-kernel",
+    ),
+    pytest.param(
+        {"cmdline": "single"},
+        "initrd or cmdline given without kernel; expected a kernel too",
+        id="cmdline-without-kernel",
+    ),
+    pytest.param({"kernel": ""}, "kernel is ''; expected a non-empty string", id="empty-kernel"),
+    pytest.param(
+        {"kernel": "/boot/vmlinuz", "initrd": ""},
+        "initrd is ''; expected a non-empty string",
+        id="empty-initrd",
+    ),
+    pytest.param(
+        {"kernel": "/boot/vmlinuz", "cmdline": ""},
+        "cmdline is ''; expected a non-empty string",
+        id="empty-cmdline",
+    ),
+    pytest.param(
+        {"kernel": 7}, "kernel is 7; expected a non-empty string", id="kernel-not-a-string"
+    ),
+]
+
+
+@pytest.mark.parametrize(("options", "message"), BOOT_OPTIONS_REFUSED)
+def test_boot_options_refused(options: dict[str, Any], message: str) -> None:
+    """An initrd or cmdline needs a kernel; each option given is a non-empty string."""
+    with pytest.raises(RescueError) as caught:
+        build_request({"hw_rescue_bus": "virtio"}, SOURCE, source_format="raw", **options)
+    assert caught.value.code == "invalid-boot-options"
+    assert caught.value.message == message
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"kernel": "/boot/vmlinuz"},
+        {"kernel": "/boot/vmlinuz", "initrd": "/boot/initrd"},
+        {"kernel": "/boot/vmlinuz", "cmdline": "console=ttyS0"},
+    ],
+    ids=["kernel", "kernel-initrd", "kernel-cmdline"],
+)
+def test_boot_options_accepted(options: dict[str, Any]) -> None:
+    """A kernel alone, or with an initrd or a command line, is a valid replacement."""
+    request = build_request({"hw_rescue_bus": "virtio"}, SOURCE, source_format="raw", **options)
+    assert request.kernel == "/boot/vmlinuz"
+    assert request.initrd == options.get("initrd")
+    assert request.cmdline == options.get("cmdline")
+
+
+def test_source_errors_come_through() -> None:
+    """The source is parsed as --source is, and its errors are the request's."""
+    with pytest.raises(RescueError) as caught:
+        build_request({"hw_rescue_bus": "virtio"}, "rescue.img", source_format="raw")
+    assert caught.value.code == "invalid-source"
+    assert caught.value.message == (
+        "source path 'rescue.img' is relative; expected an absolute path on the host"
+    )
+
+
+def test_format_required_without_suffix() -> None:
+    """A request with no format for an unsuffixed file fails with source-format-required."""
+    with pytest.raises(RescueError) as caught:
+        build_request({"hw_rescue_bus": "virtio"}, SOURCE)
+    assert caught.value.code == "source-format-required"
+    assert caught.value.message == (
+        f"format of source '{SOURCE}' is not given; expected --source-format "
+        "(it is never probed from the content)"
+    )
