@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from lxml import etree
 
@@ -37,6 +37,9 @@ SOURCES = [
     "relative/path.raw",
     "http://example.invalid/x.iso",
 ]
+_PC = next(case.input_xml for case in golden_cases() if case.name == "pc-virtio-disk")
+_FIRST_DISK = _PC[_PC.index("<disk") : _PC.index("</disk>") + len("</disk>")]
+EMPTIED_DISK = _PC.replace(_FIRST_DISK, "<disk/>")
 ATTRIBUTE_VALUES = ["0x1f", "0", "-1", "7", "abc", "", "1.2", "99999999999", "0x"]
 
 
@@ -47,11 +50,14 @@ def mutated_inputs(draw: st.DrawFn) -> str:
     for _ in range(draw(st.integers(min_value=0, max_value=4))):
         elements = [node for node in root.iter() if isinstance(node.tag, str) and node is not root]
         element = draw(st.sampled_from(elements))
-        action = draw(st.sampled_from(["remove", "attribute", "duplicate", "text"]))
+        action = draw(st.sampled_from(["remove", "empty", "attribute", "duplicate", "text"]))
         parent = element.getparent()
         assert parent is not None
         if action == "remove":
             parent.remove(element)
+        elif action == "empty":
+            for child in list(element):
+                element.remove(child)
         elif action == "duplicate":
             parent.append(etree.fromstring(etree.tostring(element)))
         elif action == "text":
@@ -62,6 +68,15 @@ def mutated_inputs(draw: st.DrawFn) -> str:
     return etree.tostring(root, encoding="unicode")
 
 
+@example(
+    # Found by review: an emptied disk, with allow_unaddressed, crashed the boot insertion.
+    xml=EMPTIED_DISK,
+    bus="usb",
+    device=None,
+    source=SOURCES[1],
+    source_format=None,
+    allow_unaddressed=True,
+)
 @given(
     xml=mutated_inputs(),
     bus=st.none() | st.sampled_from(BUSES),

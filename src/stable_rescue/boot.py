@@ -15,8 +15,6 @@ from stable_rescue.model import BootOrderChange, Device, Disk, Domain
 from stable_rescue.names import index_of_target
 
 RESCUE_BOOT_ORDER = 1
-# Elements that may carry <boot order> (libvirt's domain schema).
-BOOTABLE_TAGS = ("disk", "interface", "hostdev", "redirdev", "filesystem")
 # <boot dev> values and the devices they name (virDomainBootOrder).
 _DEVICE_TYPES_BY_BOOT_DEV = {"hd": ("disk", "lun"), "cdrom": ("cdrom",), "fd": ("floppy",)}
 

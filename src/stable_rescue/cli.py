@@ -11,7 +11,6 @@ import argparse
 import difflib
 import json
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -27,9 +26,9 @@ from stable_rescue.errors import (
     UnwritableOutput,
 )
 from stable_rescue.model import Plan
+from stable_rescue.parse import declared_encoding, read_document
 
 PROG = "stable-rescue"
-_DECLARED_ENCODING = re.compile(r"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 
 
 class _UsageError(Exception):
@@ -143,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.plan_json:
         _write_output(args.plan_json, plan_json(result.plan))
     if args.diff:
-        text = _decoded(domain_xml)
+        text = read_document(domain_xml).text
         diff = difflib.unified_diff(
             text.splitlines(keepends=True),
             result.xml.splitlines(keepends=True),
@@ -154,12 +153,6 @@ def _run(args: argparse.Namespace) -> int:
     else:
         _write_output(args.output, result.xml)
     return 0
-
-
-def _decoded(domain_xml: bytes) -> str:
-    from stable_rescue.parse import read_document  # the same decoding rules as the library
-
-    return read_document(domain_xml).text
 
 
 def _properties(args: argparse.Namespace) -> dict[str, str]:
@@ -285,8 +278,7 @@ def _output_mode(path: str) -> int:
 
 
 def _encode(text: str) -> bytes:
-    match = _DECLARED_ENCODING.match(text)
-    encoding = match.group(1) if match else "utf-8"
+    encoding = declared_encoding(text) or "utf-8"
     try:
         return text.encode(encoding, errors="xmlcharrefreplace")
     except LookupError:

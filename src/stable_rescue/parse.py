@@ -37,7 +37,7 @@ SUPPORTED_HYPERVISORS = ("kvm", "qemu")
 RECORD_NAMESPACE = "http://stable-rescue.org/xmlns/rescue/1"
 RECORD_NAMESPACE_PREFIX = "http://stable-rescue.org/xmlns/rescue/"
 
-_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_ENCODING = re.compile(r"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -101,12 +101,18 @@ def read_document(xml: str | bytes) -> Document:
     return Document(text=text, root=tree, spans=dict(zip(elements, spans, strict=True)))
 
 
+def declared_encoding(text: str) -> str | None:
+    """The encoding an XML declaration at the start of ``text`` names, if any."""
+    match = _ENCODING.match(text)
+    return match.group(1) if match else None
+
+
 def _decode(xml: str | bytes) -> str:
     if isinstance(xml, str):
         text = xml
     elif isinstance(xml, bytes):
-        match = _ENCODING.match(xml)
-        encoding = match.group(1).decode("ascii") if match else "utf-8"
+        # The declaration is ASCII in every encoding it may name, so latin-1 reads it.
+        encoding = declared_encoding(xml[:200].decode("latin-1")) or "utf-8"
         try:
             text = xml.decode(encoding)
         except (LookupError, UnicodeDecodeError) as error:
@@ -236,6 +242,13 @@ def device_keys(elements: list[etree._Element]) -> list[str]:
 
 
 def _device(element: etree._Element, key: str) -> Device:
+    if element.tag in _BOOTABLE_TAGS and not any(isinstance(c.tag, str) for c in element):
+        # A rescue may have to give it a <boot> child; libvirt never dumps these empty.
+        raise InvalidDomain(
+            f"<{element.tag}> at {_path(element)} is empty; expected its children "
+            "as virsh dumpxml prints them",
+            xpath=_path(element),
+        )
     address_element = element.find("address")
     address = _address(address_element) if address_element is not None else None
     boot = element.find("boot")
@@ -261,11 +274,17 @@ def _device(element: etree._Element, key: str) -> Device:
 
 def _disk(element: etree._Element, device: Device) -> Disk:
     target = element.find("target")
+    if target is None or not target.get("dev"):
+        # libvirt: "missing target information for device".
+        raise InvalidDomain(
+            f"disk at {device.xpath} has no <target dev>; expected one, as libvirt requires",
+            xpath=device.xpath,
+        )
     return Disk(
         device=device,
         device_type=element.get("device", "disk"),
-        bus=target.get("bus", "") if target is not None else "",
-        target=target.get("dev", "") if target is not None else "",
+        bus=target.get("bus", ""),
+        target=target.get("dev", ""),
         readonly=element.find("readonly") is not None,
     )
 
@@ -393,6 +412,9 @@ def device_key(element: etree._Element) -> str:
             return f"{tag}:" + ",".join(parts)
     return f"{tag}:{_path(element)}"
 
+
+# Elements that may carry <boot order> (libvirt's domain schema).
+_BOOTABLE_TAGS = ("disk", "interface", "hostdev", "redirdev", "filesystem")
 
 # Which devices libvirt gives an address to when they have none (qemu_domain_address.c).
 _NO_ADDRESS_CONTROLLERS = {("pci", "pci-root"), ("pci", "pcie-root"), ("usb", "none")}

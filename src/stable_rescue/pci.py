@@ -17,6 +17,7 @@ from __future__ import annotations
 import attrs
 
 from stable_rescue.errors import BusFull, UnsupportedMachine
+from stable_rescue.machine import is_pcie
 from stable_rescue.model import (
     AddedController,
     CcwAddress,
@@ -77,7 +78,7 @@ def place_pci_device(domain: Domain, alias_prefix: str, *, conventional: bool) -
     behind a pcie-to-pci-bridge, not on a root port. virtio devices are PCIe endpoints there.
     """
     family = domain.machine.family
-    if family in (MachineFamily.Q35, MachineFamily.ARM_VIRT):
+    if is_pcie(domain.machine):
         if conventional:
             return _place_conventional_on_pcie(domain, alias_prefix)
         return _place_pcie(domain, alias_prefix)

@@ -75,49 +75,47 @@ class _Writer:
                 return self.indent_of(child)
         return self.indent_of(parent) + self.unit
 
+    def replace(self, start: int, end: int, text: str, order: int = 0) -> None:
+        """Replace ``text[start:end]`` (an insert when equal; ``order`` ranks same offsets)."""
+        self.edits.append(Edit(start=start, end=end, replacement=text, order=order))
+
+    def _insert_line(self, position: int, lines: str, indent: str, order: int) -> None:
+        self.replace(position, position, self.newline + indent + lines, order)
+
     def insert_after(
         self, element: etree._Element, lines: str, indent: str, order: int = 0
     ) -> None:
         """Put ``lines`` on a new line after ``element``."""
-        position = self.span(element).end
-        self.edits.append(
-            Edit(
-                start=position, end=position, replacement=self.newline + indent + lines, order=order
-            )
+        self._insert_line(self.span(element).end, lines, indent, order)
+
+    def insert_before(self, element: etree._Element, lines: str, indent: str) -> None:
+        """Put ``lines`` on a new line before ``element`` (after its predecessor)."""
+        self._insert_line(
+            leading_space_start(self.text, self.span(element).start), lines, indent, 0
         )
 
     def insert_first(self, parent: etree._Element, lines: str, indent: str, order: int = 0) -> None:
         """Put ``lines`` on a new line just inside ``parent``'s start tag."""
-        position = self.span(parent).start_tag_end
-        self.edits.append(
-            Edit(
-                start=position, end=position, replacement=self.newline + indent + lines, order=order
-            )
-        )
+        self._insert_line(self.span(parent).start_tag_end, lines, indent, order)
 
     def insert_last(self, parent: etree._Element, lines: str, indent: str, order: int = 0) -> None:
         """Put ``lines`` on a new line after ``parent``'s last child (before its end tag)."""
         span = self.span(parent)
-        if span.self_closing:
-            raise ValueError("cannot insert into a self-closing element")  # callers check first
-        position = leading_space_start(self.text, _end_tag_span(span))
-        self.edits.append(
-            Edit(
-                start=position, end=position, replacement=self.newline + indent + lines, order=order
-            )
-        )
+        # parse refuses empty devices and render replaces an empty <metadata/> whole.
+        assert not span.self_closing
+        self._insert_line(leading_space_start(self.text, span.end_tag_start), lines, indent, order)
 
     def remove(self, element: etree._Element) -> str:
         """Remove ``element`` and the whitespace before it; returns the removed text."""
         span = self.span(element)
-        start = leading_space_start(self.text, span)
-        self.edits.append(Edit(start=start, end=span.end, replacement=""))
+        start = leading_space_start(self.text, span.start)
+        self.replace(start, span.end, "")
         return self.text[start : span.end]
 
     def set_attribute(self, element: etree._Element, name: str, value: str) -> None:
         found = attribute_value_span(self.text, self.span(element), name)
         assert found is not None  # callers pass attributes lxml has seen
-        self.edits.append(Edit(start=found[0], end=found[1], replacement=escape_attribute(value)))
+        self.replace(found[0], found[1], escape_attribute(value))
 
     def result(self) -> str:
         return apply_edits(self.text, self.edits)
@@ -128,17 +126,6 @@ class _Writer:
             (indent + self.unit * depth if position else self.unit * depth) + line
             for position, (depth, line) in enumerate(lines)
         )
-
-
-def _end_tag_span(span: ElementSpan) -> ElementSpan:
-    return ElementSpan(
-        name=span.name,
-        start=span.end_tag_start,
-        start_tag_end=span.end,
-        end=span.end,
-        end_tag_start=span.end_tag_start,
-        self_closing=True,
-    )
 
 
 def _indent_unit(document: Document) -> str:
@@ -309,10 +296,7 @@ def _insert_child(
     indent = writer.child_indent(parent)
     for child in parent:
         if child.tag in before:
-            position = leading_space_start(writer.text, writer.span(child))
-            writer.edits.append(
-                Edit(start=position, end=position, replacement=writer.newline + indent + text)
-            )
+            writer.insert_before(child, text, indent)
             return
     writer.insert_last(parent, text, indent)
 
@@ -394,7 +378,7 @@ def _write_record(writer: _Writer, root: etree._Element, record: RescueRecord) -
     if metadata is not None:
         # An empty <metadata/>: replace it whole; the record keeps its text for unrescue.
         span = writer.span(metadata)
-        writer.edits.append(Edit(start=span.start, end=span.end, replacement=text))
+        writer.replace(span.start, span.end, text)
         return
     anchor = None
     for child in root:
@@ -424,7 +408,7 @@ def render_unrescue(document: Document) -> str:
     assert metadata is not None
     if record.metadata_text is not None:
         span = writer.span(metadata)
-        writer.edits.append(Edit(start=span.start, end=span.end, replacement=record.metadata_text))
+        writer.replace(span.start, span.end, record.metadata_text)
     elif record.metadata_created:
         writer.remove(metadata)
     else:
@@ -488,7 +472,7 @@ def _restore_os(writer: _Writer, root: etree._Element, record: RescueRecord) -> 
         # A chunk that followed another removed one goes back right after it: same offset.
         if not chunk.follows_removed:
             offset = _restore_offset(writer, os_element, chunk)
-        writer.edits.append(Edit(start=offset, end=offset, replacement=chunk.text, order=order))
+        writer.replace(offset, offset, chunk.text, order)
 
 
 def _restore_offset(writer: _Writer, os_element: etree._Element, chunk: RemovedChunk) -> int:

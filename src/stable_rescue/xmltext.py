@@ -112,9 +112,8 @@ def _tag_name(text: str, position: int) -> str:
     return text[position:end]
 
 
-def leading_space_start(text: str, span: ElementSpan) -> int:
-    """Where the whitespace run just before the element begins (its own line's indentation)."""
-    position = span.start
+def leading_space_start(text: str, position: int) -> int:
+    """Where the whitespace run that ends at ``position`` begins (a line's indentation)."""
     while position > 0 and text[position - 1] in " \t\r\n":
         position -= 1
     return position
