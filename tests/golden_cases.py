@@ -3,6 +3,9 @@
 A case is ``input.xml`` and ``props.json`` (``properties``, ``source``, optional
 ``source_format``, ``source_type`` and ``options``), and exactly one of ``expected.xml`` or
 ``expected-error.json`` (``{"code": ..., "message": ...}``).
+
+An unrescue case has ``"command": "unrescue"`` in ``props.json`` instead; when its input is
+libvirt's dump of a rescued domain, ``"original"`` names the golden case whose input was rescued.
 """
 
 from __future__ import annotations
@@ -35,8 +38,20 @@ class GoldenCase:
     def expected_error_path(self) -> Path:
         return self.directory / "expected-error.json"
 
+    @property
+    def is_rescue(self) -> bool:
+        """Whether the case runs ``rescue`` (else ``unrescue``)."""
+        return bool(self.props.get("command", "rescue") == "rescue")
+
+    def output(self) -> str:
+        """The XML the case's command gives (raises what the command raises)."""
+        if self.is_rescue:
+            return self.run().xml
+        return stable_rescue.unrescue(self.input_xml)
+
     def run(self) -> stable_rescue.RescueResult:
         """The rescue this case describes (raises what ``rescue`` raises)."""
+        assert self.is_rescue, f"{self.name} is an unrescue case"
         props = self.props
         return stable_rescue.rescue(
             self.input_xml,

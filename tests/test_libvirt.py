@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -59,7 +60,9 @@ class Refusal(NamedTuple):
 
 
 CASES = golden_cases()
-RESCUES = [case for case in CASES if case.expected_xml_path.exists()]
+RESCUES = [case for case in CASES if case.is_rescue and case.expected_xml_path.exists()]
+# libvirt's dumps of rescued domains, and the golden case whose input was rescued.
+DUMPS = [case for case in CASES if not case.is_rescue and "original" in case.props]
 # The golden errors that claim "libvirt would refuse this too".
 REFUSED_CODES = frozenset({"bus-full", "unsupported-device-for-bus", "bus-unavailable"})
 REFUSED = [
@@ -104,12 +107,16 @@ def virsh() -> Iterator[Virsh]:
     assert not leftovers, f"domains left defined by the tests: {leftovers}"
 
 
-def moved_devices(original: str, rescued: str, unaddressed: set[DeviceKey]) -> list[str]:
-    """Each device of the original dump whose address or target differs in the rescued dump."""
+def moved_devices(original: str, rescued: str, exempt: set[DeviceKey]) -> list[str]:
+    """Each device of the original dump whose address or target differs in the rescued dump.
+
+    ``exempt`` devices are left out: unaddressed ones, and in legacy mode the root and the
+    detached disks, which the plan moves or takes out.
+    """
     problems = []
     rescued_devices = device_keys(rescued)
     for key, before in device_keys(original).items():
-        if key in unaddressed:
+        if key in exempt:
             continue
         after = rescued_devices.get(key)
         if after is None:
@@ -224,7 +231,8 @@ def unrescue_problems(
 def test_libvirt_keeps_rescue(case: GoldenCase, virsh: Virsh) -> None:
     """Defined in libvirt, expected.xml is kept as written, moves nothing, and unrescue undoes it.
 
-    Defined and dumped: every device of the original keeps its address and target; the rescue
+    Defined and dumped: every device of the original keeps its address and target (in legacy
+    mode: all but the root, which moves, and the detached disks, which are gone); the rescue
     disk and each added controller keep expected.xml's address; no ``<os><boot dev>``; boot
     orders are unique and the rescue disk's is 1. QEMU would get bootindex 1 for the rescue disk
     and no other index <= 1. unrescue of the rescued dump, defined and dumped, is exactly the
@@ -249,15 +257,84 @@ def test_libvirt_keeps_rescue(case: GoldenCase, virsh: Virsh) -> None:
             if element.find("address") is None
         }
         assert case.run().plan.warnings, "allow_unaddressed gave no warning in the plan"
+    plan = case.run().plan
+    legacy_changes: set[DeviceKey] = set()
+    if plan.root_moved is not None:
+        legacy_changes = {("disk", plan.root_moved.old_target)} | {
+            ("disk", disk.key.removeprefix("disk:")) for disk in plan.detached
+        }
+        problems = legacy_problems(original, rescued, plan)
+    else:
+        problems = []
 
-    problems = [
-        *moved_devices(original, rescued, unaddressed),
+    problems += [
+        *moved_devices(original, rescued, unaddressed | legacy_changes),
         *misplaced_additions(expected, rescued),
         *boot_problems(rescued),
         *qemu_boot_problems(virsh, expected),
         *unrescue_problems(virsh, rescued, original, unaddressed),
     ]
     assert not problems, f"{case.name}:\n" + "\n".join(problems)
+
+
+def legacy_problems(original: str, rescued: str, plan: stable_rescue.Plan) -> list[str]:
+    """What differs from legacy mode's promise in the rescued dump.
+
+    The rescue disk sits where the root was, the root at its new name, the detached disks are
+    gone and every other disk is still there.
+    """
+    moved = plan.root_moved
+    assert moved is not None
+    problems = []
+    before, after = device_keys(original), device_keys(rescued)
+    root = before[("disk", moved.old_target)]
+    rescue_disk = by_alias(rescued, RESCUE_ALIAS)
+    if rescue_disk is None or attributes(rescue_disk.find("address")) != attributes(
+        root.find("address")
+    ):
+        problems.append("the rescue disk does not sit at the root disk's old address")
+    if attributes(after[("disk", moved.old_target)].find("address")) != attributes(
+        root.find("address")
+    ):
+        problems.append(f"{moved.old_target} in the rescued dump is not at the root's address")
+    moved_root = by_alias(rescued, moved.alias)
+    if moved_root is None or (moved_root.find("source") is None) != (root.find("source") is None):
+        problems.append("the moved root is missing from the rescued dump")
+    detached = {disk.key.removeprefix("disk:") for disk in plan.detached}
+    rescued_sources = {source_of(element) for key, element in after.items() if key[0] == "disk"}
+    for key, element in before.items():
+        if key[0] != "disk" or key[1] == moved.old_target:
+            continue
+        present = source_of(element) in rescued_sources
+        if present == (key[1] in detached):
+            problems.append(f"disk {key[1]}: {'still attached' if present else 'lost'}")
+    return problems
+
+
+def source_of(disk: ET.Element) -> str:
+    """A disk's ``<source>`` as text, to find the same disk under another name."""
+    source = disk.find("source")
+    return "" if source is None else ET.tostring(source, encoding="unicode").strip()
+
+
+@pytest.mark.parametrize("case", DUMPS, ids=[case.name for case in DUMPS])
+def test_libvirt_unrescue_of_its_dump(case: GoldenCase, virsh: Virsh) -> None:
+    """Unrescue of libvirt's own dump of a rescued domain restores libvirt's original.
+
+    The case's input is libvirt's dump of a golden rescue output (checked here); its expected
+    unrescue, defined and dumped, is exactly libvirt's dump of the original input.
+    """
+    original_case = next(other for other in CASES if other.name == case.props["original"])
+    name = original_case.name
+    rescued_dump = virsh.define_and_dump(
+        for_test(original_case.expected_xml_path.read_text(encoding="utf-8"), name)
+    )
+    assert rescued_dump == for_test(case.input_xml, name), "input.xml is not libvirt's dump"
+    original = virsh.define_and_dump(for_test(original_case.input_xml, name))
+    restored = virsh.define_and_dump(
+        for_test(case.expected_xml_path.read_text(encoding="utf-8"), name)
+    )
+    assert restored == original
 
 
 def unaddressed_disk(case: GoldenCase, refusal: Refusal) -> str:

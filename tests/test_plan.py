@@ -584,12 +584,23 @@ REFUSED = [
         PC,
         {},
         IMG,
-        (),
+        (("device='disk'", "device='cdrom'"),),
         None,
-        "unsupported-mode",
-        "rescue image has neither hw_rescue_bus nor hw_rescue_device (legacy mode, "
-        "not available yet); expected at least one of them",
-        id="legacy-mode-not-available",
+        "no-root-disk",
+        "domain has no disk with device='disk' to rescue in legacy mode; expected a root disk, "
+        "or hw_rescue_bus/hw_rescue_device on the image for a stable-device rescue",
+        id="legacy-without-root-disk",
+    ),
+    pytest.param(
+        PC,
+        {},
+        IMG,
+        (("bus='virtio'/>", "bus='xen'/>"),),
+        None,
+        "unsupported-rescue-bus",
+        "root disk 'vda' is on bus 'xen'; legacy mode puts the rescue disk on the root's bus, "
+        "expected one of virtio, scsi, sata, ide, usb, fdc",
+        id="legacy-root-on-unknown-bus",
     ),
 ]
 

@@ -26,6 +26,12 @@ def _well_formed(xml: str) -> bool:
 
 # The mutations start from well-formed inputs; malformed text has a test of its own below.
 INPUTS = [case.input_xml for case in golden_cases() if _well_formed(case.input_xml)]
+RESCUED = [
+    case.expected_xml_path.read_text(encoding="utf-8")
+    for case in golden_cases()
+    if case.is_rescue and case.expected_xml_path.exists()
+]
+RECORD = "{http://stable-rescue.org/xmlns/rescue/1}rescue"
 BUSES = ["virtio", "scsi", "sata", "ide", "usb", "fdc", "nvme", "USB", ""]
 DEVICES = ["disk", "cdrom", "floppy", "lun", "tape"]
 SOURCES = [
@@ -44,9 +50,9 @@ ATTRIBUTE_VALUES = ["0x1f", "0", "-1", "7", "abc", "", "1.2", "99999999999", "0x
 
 
 @st.composite
-def mutated_inputs(draw: st.DrawFn) -> str:
+def mutated_inputs(draw: st.DrawFn, inputs: list[str] = INPUTS) -> str:
     """A golden input with a few elements removed, attributes changed, or devices duplicated."""
-    root = etree.fromstring(draw(st.sampled_from(INPUTS)).encode())
+    root = etree.fromstring(draw(st.sampled_from(inputs)).encode())
     for _ in range(draw(st.integers(min_value=0, max_value=4))):
         elements = [node for node in root.iter() if isinstance(node.tag, str) and node is not root]
         element = draw(st.sampled_from(elements))
@@ -128,3 +134,24 @@ def test_arbitrary_bytes_give_a_rescue_error(data: bytes | str) -> None:
         stable_rescue.rescue(data, {"hw_rescue_bus": "usb"}, "/r.iso")
     with contextlib.suppress(stable_rescue.RescueError):
         stable_rescue.unrescue(data)
+
+
+@given(xml=mutated_inputs(RESCUED))
+def test_any_mutation_of_a_rescued_domain_unrescues_or_refuses(xml: str) -> None:
+    """Unrescue of a damaged rescued domain: a domain without a record, or a RescueError.
+
+    STYLE.md, Errors: totality; issue 3: a damaged record gives a clear error, never a partial
+    undo that hands back malformed XML or a domain still marked rescued.
+    """
+    try:
+        restored = stable_rescue.unrescue(xml)
+    except stable_rescue.RescueError as error:
+        caught = error
+    else:
+        caught = None
+    if caught is not None:
+        assert caught.code
+        assert "\n" not in caught.message
+        return
+    root = etree.fromstring(restored.encode())
+    assert root.find(f"metadata/{RECORD}") is None

@@ -8,6 +8,7 @@ from lxml import etree
 from stable_rescue.xmltext import (
     Edit,
     ElementSpan,
+    OverlappingEdits,
     apply_edits,
     attribute_value_span,
     element_spans,
@@ -235,6 +236,9 @@ def test_apply_edits_nothing() -> None:
     ids=["crossing", "nested", "insertion-inside", "same-start"],
 )
 def test_apply_edits_overlap(edits: list[Edit]) -> None:
-    """Overlapping edits are a planner bug: a plain ValueError, not a RescueError."""
-    with pytest.raises(ValueError, match=r"^overlapping edits$"):
+    """Overlapping edits raise OverlappingEdits, a ValueError and not a RescueError.
+
+    unrescue turns it into invalid-rescue-record; in rescue it would be a planner bug.
+    """
+    with pytest.raises(OverlappingEdits, match=r"^edits overlap at offset \d+$"):
         apply_edits("abcdefgh", edits)

@@ -25,6 +25,14 @@ class BootPlan:
 
     changes: tuple[BootOrderChange, ...]
     os_boot_removed: tuple[str, ...]
+    # The previous boot sequence, first device first.
+    sequence: tuple[Device, ...]
+
+    def order_during_rescue(self, device: Device) -> int | None:
+        """The order ``device`` boots with during the rescue (``None``: it does not boot)."""
+        if device not in self.sequence:
+            return None
+        return RESCUE_BOOT_ORDER + 1 + self.sequence.index(device)
 
 
 def plan_boot(domain: Domain) -> BootPlan:
@@ -43,16 +51,18 @@ def plan_boot(domain: Domain) -> BootPlan:
         devs = domain.os_boot_devs or ("hd",)
         sequence = _devices_for_boot_devs(domain, devs)
         removed = domain.os_boot_devs
+    plan = BootPlan(changes=(), os_boot_removed=removed, sequence=tuple(sequence))
     changes = []
-    for position, device in enumerate(sequence):
-        new_order = RESCUE_BOOT_ORDER + 1 + position
+    for device in sequence:
+        new_order = plan.order_during_rescue(device)
+        assert new_order is not None
         if device.boot_order != new_order:
             changes.append(
                 BootOrderChange(
                     xpath=device.xpath, key=device.key, old=device.boot_order, new=new_order
                 )
             )
-    return BootPlan(changes=tuple(changes), os_boot_removed=removed)
+    return attrs.evolve(plan, changes=tuple(changes))
 
 
 def _check_unique(devices: list[Device]) -> None:

@@ -135,10 +135,10 @@ class InvalidBootOptions(RescueError, ValueError):
     code = "invalid-boot-options"
 
 
-class UnsupportedMode(RescueError):
-    """Legacy mode (no ``hw_rescue_*`` property) was asked for and is not available yet."""
+class NoRootDisk(RescueError):
+    """Legacy mode needs a root disk to put the rescue disk in place of; the domain has none."""
 
-    code = "unsupported-mode"
+    code = "no-root-disk"
 
 
 class AlreadyRescued(RescueError):
@@ -195,7 +195,7 @@ ALL_ERRORS: tuple[type[RescueError], ...] = (
     UnsupportedSourceFormat,
     UnsupportedSourceForDevice,
     InvalidBootOptions,
-    UnsupportedMode,
+    NoRootDisk,
     AlreadyRescued,
     NotRescued,
     InvalidRescueRecord,

@@ -146,6 +146,8 @@ class Disk:
     bus: str
     target: str
     readonly: bool = False
+    # The file, block device or network name behind it (``None``: an empty drive).
+    source: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -280,6 +282,28 @@ class BootOrderChange:
 
 
 @attrs.frozen(kw_only=True)
+class MovedDisk:
+    """Legacy mode: the root disk under a new name and address, its place taken by the rescue."""
+
+    xpath: str
+    key: str
+    old_target: str
+    target: str
+    address: Address
+    # Its order in the rescue's boot sequence (``None``: it was not bootable).
+    boot_order: int | None
+    alias: str
+
+
+@attrs.frozen(kw_only=True)
+class DetachedDisk:
+    """Legacy mode: a disk taken out for the rescue; the record keeps its text for unrescue."""
+
+    xpath: str
+    key: str
+
+
+@attrs.frozen(kw_only=True)
 class Plan:
     """Everything the rescue changes, as plain data. ``render`` applies it; JSON shows it."""
 
@@ -301,4 +325,6 @@ class Plan:
     kernel: str | None = None
     initrd: str | None = None
     cmdline: str | None = None
+    root_moved: MovedDisk | None = None
+    detached: tuple[DetachedDisk, ...] = ()
     warnings: tuple[str, ...] = ()

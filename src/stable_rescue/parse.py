@@ -31,7 +31,7 @@ from stable_rescue.model import (
     PciAddress,
     UsbAddress,
 )
-from stable_rescue.xmltext import ElementSpan, element_spans
+from stable_rescue.xmltext import ElementSpan, scan
 
 SUPPORTED_HYPERVISORS = ("kvm", "qemu")
 RECORD_NAMESPACE = "http://stable-rescue.org/xmlns/rescue/1"
@@ -47,10 +47,18 @@ class Document:
     text: str
     root: etree._Element
     spans: dict[etree._Element, ElementSpan]
+    # ``(start, end)`` of each comment and processing instruction inside the root element.
+    other_spans: dict[etree._Element, tuple[int, int]]
 
     def span(self, element: etree._Element) -> ElementSpan:
         """The offsets of ``element`` in ``text``."""
         return self.spans[element]
+
+    def end_of(self, node: etree._Element) -> int:
+        """Where ``node`` (an element, comment or processing instruction) ends in ``text``."""
+        if isinstance(node.tag, str):
+            return self.spans[node].end
+        return self.other_spans[node][1]
 
     def find(self, xpath: str) -> etree._Element:
         """The single element at ``xpath`` (as ``getpath`` wrote it)."""
@@ -95,10 +103,23 @@ def read_document(xml: str | bytes) -> Document:
         if isinstance(node, etree._Entity):
             raise InvalidDomainXML(f"input uses entity '&{node.name};'; expected none")
     elements = [node for node in tree.iter() if isinstance(node.tag, str)]
-    spans = element_spans(text)
-    if len(spans) != len(elements):  # pragma: no cover - the scanner and lxml disagree: a bug
+    others = [node for node in tree.iter() if not isinstance(node.tag, str)]
+    spans, other_spans = scan(text)
+    root_span = spans[0] if spans else None
+    # Comments and PIs before or after the root element are not in tree.iter().
+    inner = [
+        span
+        for span in other_spans
+        if root_span is not None and root_span.start < span[0] < root_span.end
+    ]
+    if len(spans) != len(elements) or len(inner) != len(others):  # pragma: no cover - a bug
         raise AssertionError("element scanner out of step with lxml")
-    return Document(text=text, root=tree, spans=dict(zip(elements, spans, strict=True)))
+    return Document(
+        text=text,
+        root=tree,
+        spans=dict(zip(elements, spans, strict=True)),
+        other_spans=dict(zip(others, inner, strict=True)),
+    )
 
 
 def declared_encoding(text: str) -> str | None:
@@ -286,7 +307,19 @@ def _disk(element: etree._Element, device: Device) -> Disk:
         bus=target.get("bus", ""),
         target=target.get("dev", ""),
         readonly=element.find("readonly") is not None,
+        source=_disk_source(element),
     )
+
+
+def _disk_source(element: etree._Element) -> str | None:
+    source = element.find("source")
+    if source is None:
+        return None
+    for name in ("file", "dev", "name", "dir", "volume"):
+        value = source.get(name)
+        if value:
+            return value
+    return None
 
 
 def _controller(element: etree._Element, device: Device) -> Controller:

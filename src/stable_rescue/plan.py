@@ -6,6 +6,8 @@ the order a user would want to hear about problems: hypervisor, then the request
 
 from __future__ import annotations
 
+from typing import Any
+
 from stable_rescue.allocate import DRIVE_BUSES, choose_target, place_on_drive_bus, place_on_usb
 from stable_rescue.boot import RESCUE_BOOT_ORDER, plan_boot
 from stable_rescue.errors import (
@@ -13,19 +15,23 @@ from stable_rescue.errors import (
     BusUnavailable,
     UnaddressedDevices,
     UnsupportedDeviceForBus,
-    UnsupportedMode,
+    UnsupportedRescueBus,
     UnsupportedScsiModel,
     UnsupportedSourceForDevice,
 )
+from stable_rescue.legacy import detached_disks, domain_during_rescue, find_root
 from stable_rescue.machine import bus_absence_reason, default_cdrom_bus
 from stable_rescue.model import (
     AddedController,
     Address,
     Bus,
+    DetachedDisk,
     DeviceType,
+    Disk,
     Domain,
     MachineFamily,
     Mode,
+    MovedDisk,
     OtherAddress,
     PciAddress,
     Plan,
@@ -37,6 +43,7 @@ from stable_rescue.request import parse_bus
 
 ALIAS_PREFIX = "ua-stable-rescue-"
 RESCUE_ALIAS = f"{ALIAS_PREFIX}disk"
+MOVED_ROOT_ALIAS = f"{ALIAS_PREFIX}root"
 # SCSI controller models qemu-system-x86_64 has (libvirt names; ibmvscsi is pseries only).
 SCSI_MODELS = (
     "virtio-scsi",
@@ -58,14 +65,16 @@ _DEFAULT_BUS_PROPERTY = {
 
 
 def plan_rescue(domain: Domain, request: RescueRequest) -> Plan:
-    """The stable-device-rescue plan for ``domain``; raises a ``RescueError`` when none is legal."""
+    """The rescue plan for ``domain``; raises a ``RescueError`` when none is legal."""
     if domain.rescued:
         raise AlreadyRescued("domain already carries a rescue record; unrescue it first")
-    if request.mode is not Mode.STABLE:
-        raise UnsupportedMode(
-            "rescue image has neither hw_rescue_bus nor hw_rescue_device (legacy mode, "
-            "not available yet); expected at least one of them"
-        )
+    if request.mode is Mode.LEGACY:
+        return _plan_legacy(domain, request)
+    return _plan_stable(domain, request)
+
+
+def _plan_stable(domain: Domain, request: RescueRequest) -> Plan:
+    """Stable device rescue: every device stays; the rescue device is added, booting first."""
     bus = resolve_bus(domain, request)
     check_device_on_bus(domain, request, bus)
     warnings = check_addresses(domain, request)
@@ -73,12 +82,6 @@ def plan_rescue(domain: Domain, request: RescueRequest) -> Plan:
     address, controllers = place_rescue_device(domain, request, bus)
     target = choose_target(domain, bus)
     boot = plan_boot(domain)
-    if domain.firmware.secure_boot:
-        warnings += (
-            "secure boot is on: the rescue media must be signed for this firmware, "
-            "or the guest falls back to its previous boot devices",
-        )
-    kernel_kept = domain.firmware.kernel is not None
     return Plan(
         mode=Mode.STABLE,
         target=target,
@@ -93,13 +96,97 @@ def plan_rescue(domain: Domain, request: RescueRequest) -> Plan:
         controllers_added=controllers,
         boot_changes=boot.changes,
         os_boot_removed=boot.os_boot_removed,
-        kernel_removed=kernel_kept and request.kernel is None,
-        kernel_replaced=kernel_kept and request.kernel is not None,
-        kernel=request.kernel,
-        initrd=request.initrd,
-        cmdline=request.cmdline,
-        warnings=warnings,
+        warnings=warnings + _firmware_warnings(domain),
+        **_kernel_changes(domain, request),
     )
+
+
+def _plan_legacy(domain: Domain, request: RescueRequest) -> Plan:
+    """Nova's historic layout: the rescue disk in the root's place, the root moved, others out."""
+    boot = plan_boot(domain)
+    root = find_root(domain, boot.sequence)
+    bus = _root_bus(root)
+    check_device_on_bus(domain, request, bus)
+    warnings = check_addresses(domain, request)
+    if root.device.address is None:
+        raise UnaddressedDevices(
+            f"root disk '{root.target}' has no address; legacy mode gives its address to the "
+            "rescue disk, so it needs one, as virsh dumpxml --inactive prints it",
+            devices=root.device.key,
+        )
+    detached = detached_disks(domain, root)
+    view = domain_during_rescue(domain, root, detached)
+    moved_address, controllers = place_rescue_device(view, request, bus)
+    moved = MovedDisk(
+        xpath=root.device.xpath,
+        key=root.device.key,
+        old_target=root.target,
+        target=choose_target(view, bus),
+        address=moved_address,
+        boot_order=boot.order_during_rescue(root.device),
+        alias=MOVED_ROOT_ALIAS,
+    )
+    # The detached disks and the root come back whole from the record, boot orders included.
+    rewritten = {disk.device.key for disk in detached} | {root.device.key}
+    if detached:
+        names = ", ".join(disk.target for disk in detached)
+        warnings += (
+            f"legacy mode detaches {len(detached)} disk(s) for the rescue ({names}); "
+            "a stable-device rescue (hw_rescue_bus or hw_rescue_device) keeps them",
+        )
+    return Plan(
+        mode=Mode.LEGACY,
+        target=root.target,
+        bus=bus,
+        device_type=DeviceType.DISK,
+        address=root.device.address,
+        boot_order=RESCUE_BOOT_ORDER,
+        source=request.source,
+        source_format=request.source_format,
+        readonly=False,
+        alias=RESCUE_ALIAS,
+        controllers_added=controllers,
+        boot_changes=tuple(c for c in boot.changes if c.key not in rewritten),
+        os_boot_removed=boot.os_boot_removed,
+        root_moved=moved,
+        detached=tuple(
+            DetachedDisk(xpath=disk.device.xpath, key=disk.device.key) for disk in detached
+        ),
+        warnings=warnings + _firmware_warnings(domain),
+        **_kernel_changes(domain, request),
+    )
+
+
+def _root_bus(root: Disk) -> Bus:
+    try:
+        return Bus(root.bus)
+    except ValueError:
+        raise UnsupportedRescueBus(
+            f"root disk '{root.target}' is on bus '{root.bus}'; legacy mode puts the rescue disk "
+            f"on the root's bus, expected one of {', '.join(bus.value for bus in Bus)}",
+            bus=root.bus,
+        ) from None
+
+
+def _firmware_warnings(domain: Domain) -> tuple[str, ...]:
+    if not domain.firmware.secure_boot:
+        return ()
+    return (
+        "secure boot is on: the rescue media must be signed for this firmware, "
+        "or the guest falls back to its previous boot devices",
+    )
+
+
+def _kernel_changes(domain: Domain, request: RescueRequest) -> dict[str, Any]:
+    """Direct kernel boot skips the disks: take it out, or replace it with the rescue kernel."""
+    kernel_kept = domain.firmware.kernel is not None
+    return {
+        "kernel_removed": kernel_kept and request.kernel is None,
+        "kernel_replaced": kernel_kept and request.kernel is not None,
+        "kernel": request.kernel,
+        "initrd": request.initrd,
+        "cmdline": request.cmdline,
+    }
 
 
 def resolve_bus(domain: Domain, request: RescueRequest) -> Bus:

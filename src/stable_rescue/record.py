@@ -16,6 +16,8 @@ from stable_rescue.parse import RECORD_NAMESPACE
 from stable_rescue.xmltext import escape_attribute, escape_text
 
 RECORD_VERSION = "1"
+# The elements whose children a rescue may take out: boot and kernel entries, detached disks.
+REMOVED_PARENTS = {"os": ("boot", "kernel", "initrd", "cmdline"), "devices": ("disk",)}
 PREFIX = "stable-rescue"
 
 
@@ -23,8 +25,11 @@ PREFIX = "stable-rescue"
 class RemovedChunk:
     """Text taken out of ``parent`` (``os``): its leading whitespace and the element itself.
 
-    ``after`` and ``after_nth`` name the sibling element it followed (``None``: first child), so
-    it can go back in the same place even after libvirt reformatted the document.
+    ``after`` and ``after_nth`` name the kept sibling element it followed (``None``: first
+    child; an ``<os>`` child by tag, a device by key), ``skip`` counts the comments and
+    processing instructions between them, and ``follows_removed`` says it came right after
+    the chunk before it. So it goes back in the same place, even after libvirt reformatted the
+    document.
     """
 
     parent: str
@@ -32,6 +37,7 @@ class RemovedChunk:
     after_nth: int
     follows_removed: bool
     text: str
+    skip: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -81,12 +87,14 @@ def record_text(record: RescueRecord, indent: str, unit: str, newline: str) -> s
         )
     for chunk in record.removed:
         after = (
-            f" after='{chunk.after}' after-nth='{chunk.after_nth}'"
+            f" after='{escape_attribute(chunk.after)}' after-nth='{chunk.after_nth}'"
             if chunk.after is not None
             else ""
         )
         if chunk.follows_removed:
             after += " follows='removed'"
+        if chunk.skip:
+            after += f" skip='{chunk.skip}'"
         lines.append(
             f"{inner}<{PREFIX}:removed parent='{chunk.parent}'{after}>"
             f"{escape_text(chunk.text).replace(chr(10), '&#10;')}</{PREFIX}:removed>"
@@ -128,7 +136,8 @@ def read_record(element: etree._Element) -> RescueRecord:
                     new=_int(child.get("new")),
                 )
             )
-        elif name.localname == "removed" and child.get("parent"):
+        elif name.localname == "removed" and child.get("parent") in REMOVED_PARENTS:
+            _check_removed_text(child.get("parent", ""), child.text or "")
             removed.append(
                 RemovedChunk(
                     parent=child.get("parent", ""),
@@ -136,11 +145,17 @@ def read_record(element: etree._Element) -> RescueRecord:
                     after_nth=_int(child.get("after-nth", "1")),
                     follows_removed=child.get("follows") == "removed",
                     text=child.text or "",
+                    skip=_int(child.get("skip", "0")),
                 )
             )
         else:
             raise InvalidRescueRecord(
                 f"rescue record element <{name.localname}> lacks its attributes"
+            )
+    for what, names in (("added alias", added), ("boot key", [boot.key for boot in boot])):
+        if len(set(names)) != len(names):
+            raise InvalidRescueRecord(
+                f"rescue record names one {what} twice; the record is damaged"
             )
     return RescueRecord(
         mode=mode,
@@ -151,6 +166,22 @@ def read_record(element: etree._Element) -> RescueRecord:
         metadata_created=element.get("metadata") == "created",
         metadata_text=element.get("metadata-text"),
     )
+
+
+def _check_removed_text(parent: str, text: str) -> None:
+    """A removed chunk must be one element of a kind the rescue takes out, and whitespace."""
+    try:
+        element = etree.fromstring(
+            text.strip().encode("utf-8"),
+            etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False),
+        )
+    except etree.XMLSyntaxError:
+        element = None
+    if element is None or element.tag not in REMOVED_PARENTS[parent]:
+        raise InvalidRescueRecord(
+            f"rescue record keeps a <{parent}> child that is not one element of "
+            f"{', '.join(REMOVED_PARENTS[parent])}; the record is damaged"
+        )
 
 
 def _int(value: str | None) -> int:

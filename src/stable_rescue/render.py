@@ -8,21 +8,25 @@ whitespace before it. So undoing an edit is exact, and ``unrescue(rescue(x)) == 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import attrs
 from lxml import etree
 
-from stable_rescue.errors import InvalidRescueRecord, NotRescued
+from stable_rescue.errors import InvalidDomainXML, InvalidRescueRecord, NotRescued
 from stable_rescue.model import (
     AddedController,
     Address,
     CcwAddress,
     DriveAddress,
+    MovedDisk,
     OtherAddress,
     PciAddress,
     Plan,
     SourceType,
     UsbAddress,
 )
-from stable_rescue.parse import Document, device_keys, find_record
+from stable_rescue.parse import Document, device_keys, find_record, read_document
 from stable_rescue.record import (
     BootRecord,
     RemovedChunk,
@@ -33,6 +37,7 @@ from stable_rescue.record import (
 from stable_rescue.xmltext import (
     Edit,
     ElementSpan,
+    OverlappingEdits,
     apply_edits,
     attribute_value_span,
     escape_attribute,
@@ -88,10 +93,12 @@ class _Writer:
         """Put ``lines`` on a new line after ``element``."""
         self._insert_line(self.span(element).end, lines, indent, order)
 
-    def insert_before(self, element: etree._Element, lines: str, indent: str) -> None:
+    def insert_before(
+        self, element: etree._Element, lines: str, indent: str, order: int = 0
+    ) -> None:
         """Put ``lines`` on a new line before ``element`` (after its predecessor)."""
         self._insert_line(
-            leading_space_start(self.text, self.span(element).start), lines, indent, 0
+            leading_space_start(self.text, self.span(element).start), lines, indent, order
         )
 
     def insert_first(self, parent: etree._Element, lines: str, indent: str, order: int = 0) -> None:
@@ -119,6 +126,17 @@ class _Writer:
 
     def result(self) -> str:
         return apply_edits(self.text, self.edits)
+
+    def excerpt(self, span: ElementSpan) -> str:
+        """The text of one element with this writer's edits, all of which lie inside it."""
+        assert all(span.start <= edit.start <= edit.end <= span.end for edit in self.edits)
+        return apply_edits(
+            self.text[span.start : span.end],
+            (
+                attrs.evolve(edit, start=edit.start - span.start, end=edit.end - span.start)
+                for edit in self.edits
+            ),
+        )
 
     def block(self, lines: list[tuple[int, str]], indent: str) -> str:
         """Nested ``(depth, line)`` pairs as text whose first line starts at ``indent``."""
@@ -150,15 +168,24 @@ def render_rescue(document: Document, plan: Plan) -> str:
     root = document.root
     devices = root.find("devices")
     assert devices is not None  # the planner placed a device, so the domain has <devices>
-    _insert_devices(writer, devices, plan)
+    if plan.root_moved is None:
+        _insert_disk(writer, devices, plan)
+        removed_disks: tuple[RemovedChunk, ...] = ()
+    else:
+        removed_disks = _replace_disks(writer, document, devices, plan, plan.root_moved)
+    _insert_controllers(writer, devices, plan)
     boot_records = _apply_boot_changes(writer, document, plan)
-    removed = _remove_os_children(writer, root, plan)
+    removed = removed_disks + _remove_os_children(writer, root, plan)
     kernel_added = _add_kernel(writer, root, plan)
     metadata = root.find("metadata")
     empty_metadata = metadata is not None and document.span(metadata).self_closing
     record = RescueRecord(
         mode=plan.mode,
-        added_aliases=(plan.alias, *(c.alias for c in plan.controllers_added)),
+        added_aliases=(
+            plan.alias,
+            *((plan.root_moved.alias,) if plan.root_moved is not None else ()),
+            *(c.alias for c in plan.controllers_added),
+        ),
         boot=boot_records,
         removed=removed,
         kernel_added=kernel_added,
@@ -171,32 +198,99 @@ def render_rescue(document: Document, plan: Plan) -> str:
     return writer.result()
 
 
-def _insert_devices(writer: _Writer, devices: etree._Element, plan: Plan) -> None:
+def _insert_disk(writer: _Writer, devices: etree._Element, plan: Plan) -> None:
+    """The rescue disk, after the last existing disk (or first among the devices)."""
     disks = [child for child in devices if child.tag == "disk"]
-    controllers = [child for child in devices if child.tag == "controller"]
     indent = writer.child_indent(devices)
     disk_text = writer.block(_disk_lines(plan), indent)
     if disks:
         writer.insert_after(disks[-1], disk_text, indent, order=0)
     else:
-        emulator = devices.find("emulator")
-        if emulator is not None:
-            writer.insert_after(emulator, disk_text, indent, order=0)
-        else:
-            writer.insert_first(devices, disk_text, indent, order=0)
+        _insert_first_device(writer, devices, disk_text, indent, order=0)
+
+
+def _insert_controllers(writer: _Writer, devices: etree._Element, plan: Plan) -> None:
+    """Added controllers after the last controller, else right after the rescue disk."""
+    disks = [child for child in devices if child.tag == "disk"]
+    controllers = [child for child in devices if child.tag == "controller"]
+    indent = writer.child_indent(devices)
     for position, controller in enumerate(plan.controllers_added, start=1):
         text = writer.block(_controller_lines(controller), indent)
         if controllers:
             writer.insert_after(controllers[-1], text, indent, order=position)
-        elif disks:
+        elif disks and plan.root_moved is None:
             writer.insert_after(disks[-1], text, indent, order=position)
+        elif disks:
+            # Legacy: the rescue disk sits before the first disk; the controller follows it.
+            writer.insert_before(disks[0], text, indent, order=position)
         else:
             # Right after the rescue disk, at the same offset, in plan order.
-            emulator = devices.find("emulator")
-            if emulator is not None:
-                writer.insert_after(emulator, text, indent, order=position)
-            else:
-                writer.insert_first(devices, text, indent, order=position)
+            _insert_first_device(writer, devices, text, indent, order=position)
+
+
+def _insert_first_device(
+    writer: _Writer, devices: etree._Element, text: str, indent: str, order: int
+) -> None:
+    emulator = devices.find("emulator")
+    if emulator is not None:
+        writer.insert_after(emulator, text, indent, order=order)
+    else:
+        writer.insert_first(devices, text, indent, order=order)
+
+
+def _replace_disks(
+    writer: _Writer, document: Document, devices: etree._Element, plan: Plan, moved: MovedDisk
+) -> tuple[RemovedChunk, ...]:
+    """Legacy: the rescue disk and the moved root first among the disks; root and others out.
+
+    The root is rewritten as a copy with its new name, address, boot order and alias; the
+    original text goes into the record with the detached disks, so unrescue puts back exactly
+    what was there.
+    """
+    root_disk = document.find(moved.xpath)
+    first_disk = next(child for child in devices if child.tag == "disk")
+    indent = writer.child_indent(devices)
+    text = (
+        writer.block(_disk_lines(plan), indent)
+        + writer.newline
+        + indent
+        + _moved_root_text(document, root_disk, moved)
+    )
+    writer.insert_before(first_disk, text, indent)
+    doomed = {moved.xpath} | {disk.xpath for disk in plan.detached}
+    elements = _element_children(devices)
+    return _remove_children(
+        writer,
+        devices,
+        dict(zip(elements, device_keys(elements), strict=True)),
+        lambda element: document.root.getroottree().getpath(element) in doomed,
+    )
+
+
+def _moved_root_text(document: Document, disk: etree._Element, moved: MovedDisk) -> str:
+    """The root disk's own text with its new target, address, boot order and alias."""
+    copy = _Writer(document)
+    target = disk.find("target")
+    assert target is not None  # parse requires <target dev> on every disk
+    copy.set_attribute(target, "dev", moved.target)
+    address = disk.find("address")
+    assert address is not None  # the planner refuses an unaddressed root in legacy mode
+    span = copy.span(address)
+    copy.replace(span.start, span.end, address_text(moved.address))
+    boot = disk.find("boot")
+    if moved.boot_order is not None:
+        if boot is not None:
+            copy.set_attribute(boot, "order", str(moved.boot_order))
+        else:
+            _insert_child(
+                copy, disk, f"<boot order='{moved.boot_order}'/>", before=("alias", "address")
+            )
+    alias = disk.find("alias")
+    if alias is not None:
+        copy.set_attribute(alias, "name", moved.alias)
+    else:
+        _insert_child(copy, disk, f"<alias name='{moved.alias}'/>", before=("address",))
+    return copy.excerpt(copy.span(disk))
 
 
 def _disk_lines(plan: Plan) -> list[tuple[int, str]]:
@@ -312,24 +406,53 @@ def _remove_os_children(
         doomed.add("boot")
     if plan.kernel_removed or plan.kernel_replaced:
         doomed.update(_KERNEL_TAGS)
+    elements = _element_children(os_element)
+    return _remove_children(
+        writer,
+        os_element,
+        {element: str(element.tag) for element in elements},
+        lambda element: element.tag in doomed,
+    )
+
+
+def _element_children(parent: etree._Element) -> list[etree._Element]:
+    return [child for child in parent if isinstance(child.tag, str)]
+
+
+def _remove_children(
+    writer: _Writer,
+    parent: etree._Element,
+    keys: dict[etree._Element, str],
+    doomed: Callable[[etree._Element], bool],
+) -> tuple[RemovedChunk, ...]:
+    """Remove ``parent``'s doomed children; each chunk says where it goes back.
+
+    A chunk goes back after the nearest kept sibling (by key, and which of that key), past the
+    comments and processing instructions that followed it, or right after the chunk before it.
+    """
     chunks = []
     kept: list[str] = []
+    skip = 0
     previous_removed = False
-    for child in os_element:
-        if not isinstance(child.tag, str):
+    for node in parent:
+        if not isinstance(node.tag, str):
+            skip += 1
+            previous_removed = False
             continue
-        if child.tag not in doomed:
-            kept.append(str(child.tag))
+        if not doomed(node):
+            kept.append(keys[node])
+            skip = 0
             previous_removed = False
             continue
         after = kept[-1] if kept else None
         chunks.append(
             RemovedChunk(
-                parent="os",
+                parent=str(parent.tag),
                 after=after,
                 after_nth=kept.count(after) if after is not None else 0,
+                skip=0 if previous_removed else skip,
                 follows_removed=previous_removed,
-                text=writer.remove(child),
+                text=writer.remove(node),
             )
         )
         previous_removed = True
@@ -401,8 +524,9 @@ def render_unrescue(document: Document) -> str:
         raise NotRescued("domain carries no rescue record; expected one written by rescue")
     record = read_record(record_element)
     writer = _Writer(document)
-    _remove_added(writer, root, record)
-    _restore_boot(writer, root, record)
+    added = _remove_added(writer, root, record)
+    _restore_boot(writer, root, record, added)
+    _restore_devices(writer, root, record, added)
     _restore_os(writer, root, record)
     metadata = record_element.getparent()
     assert metadata is not None
@@ -413,10 +537,34 @@ def render_unrescue(document: Document) -> str:
         writer.remove(metadata)
     else:
         writer.remove(record_element)
-    return writer.result()
+    try:
+        restored = writer.result()
+    except OverlappingEdits:
+        raise InvalidRescueRecord(
+            "rescue record asks to change one part of the domain twice; the record is damaged"
+        ) from None
+    _check_restored(restored)
+    return restored
 
 
-def _remove_added(writer: _Writer, root: etree._Element, record: RescueRecord) -> None:
+def _check_restored(text: str) -> None:
+    """Refuse to hand back what a damaged record made of the domain: malformed or still rescued."""
+    try:
+        document = read_document(text)
+    except InvalidDomainXML as error:
+        raise InvalidRescueRecord(
+            f"undoing the rescue record gives malformed XML ({error.message}); "
+            "the record is damaged"
+        ) from None
+    if find_record(document.root) is not None:
+        raise InvalidRescueRecord(
+            "undoing the rescue record leaves a rescue record; expected only one per domain"
+        )
+
+
+def _remove_added(
+    writer: _Writer, root: etree._Element, record: RescueRecord
+) -> set[etree._Element]:
     devices = root.find("devices")
     by_alias: dict[str, etree._Element] = {}
     if devices is not None:
@@ -431,14 +579,17 @@ def _remove_added(writer: _Writer, root: etree._Element, record: RescueRecord) -
                 alias=alias,
             )
         writer.remove(by_alias[alias])
+    return {by_alias[alias] for alias in record.added_aliases}
 
 
-def _restore_boot(writer: _Writer, root: etree._Element, record: RescueRecord) -> None:
+def _restore_boot(
+    writer: _Writer, root: etree._Element, record: RescueRecord, added: set[etree._Element]
+) -> None:
     devices = root.find("devices")
     if not record.boot:
         return
     assert devices is not None
-    elements = [child for child in devices if isinstance(child.tag, str)]
+    elements = [child for child in _element_children(devices) if child not in added]
     by_key = dict(zip(device_keys(elements), elements, strict=True))
     for boot in record.boot:
         device = by_key.get(boot.key)
@@ -458,30 +609,79 @@ def _restore_boot(writer: _Writer, root: etree._Element, record: RescueRecord) -
 def _restore_os(writer: _Writer, root: etree._Element, record: RescueRecord) -> None:
     os_element = root.find("os")
     if os_element is None:
-        if record.removed or record.kernel_added:
+        if any(chunk.parent == "os" for chunk in record.removed) or record.kernel_added:
             raise InvalidRescueRecord(
                 "rescue record restores <os> children; the domain has no <os>"
             )
         return
+    elements = _element_children(os_element)
     if record.kernel_added:
-        for child in os_element:
+        for child in elements:
             if child.tag in _KERNEL_TAGS:
                 writer.remove(child)
-    offset = writer.span(os_element).start_tag_end
+        elements = [child for child in elements if child.tag not in _KERNEL_TAGS]
+    _restore_children(
+        writer, os_element, {element: str(element.tag) for element in elements}, record, "os"
+    )
+
+
+def _restore_devices(
+    writer: _Writer, root: etree._Element, record: RescueRecord, added: set[etree._Element]
+) -> None:
+    devices = root.find("devices")
+    if devices is None:
+        return
+    elements = [element for element in _element_children(devices) if element not in added]
+    keys = dict(zip(elements, device_keys(elements), strict=True))
+    _restore_children(writer, devices, keys, record, "devices")
+
+
+def _restore_children(
+    writer: _Writer,
+    parent: etree._Element,
+    keys: dict[etree._Element, str],
+    record: RescueRecord,
+    parent_name: str,
+) -> None:
+    """Put back the record's chunks of ``parent``, each where ``_remove_children`` took it."""
+    offset = writer.span(parent).start_tag_end
     for order, chunk in enumerate(record.removed, start=1):
+        if chunk.parent != parent_name:
+            continue
         # A chunk that followed another removed one goes back right after it: same offset.
         if not chunk.follows_removed:
-            offset = _restore_offset(writer, os_element, chunk)
+            offset = _restore_offset(writer, parent, keys, chunk)
         writer.replace(offset, offset, chunk.text, order)
 
 
-def _restore_offset(writer: _Writer, os_element: etree._Element, chunk: RemovedChunk) -> int:
+def _restore_offset(
+    writer: _Writer,
+    parent: etree._Element,
+    keys: dict[etree._Element, str],
+    chunk: RemovedChunk,
+) -> int:
     if chunk.after is None:
-        return writer.span(os_element).start_tag_end
-    matches = [child for child in os_element if child.tag == chunk.after]
-    if len(matches) < chunk.after_nth:
-        raise InvalidRescueRecord(
-            f"rescue record restores an <os> child after <{chunk.after}> #{chunk.after_nth}; "
-            f"the domain has {len(matches)}"
-        )
-    return writer.span(matches[chunk.after_nth - 1]).end
+        anchor = None
+        offset = writer.span(parent).start_tag_end
+    else:
+        matches = [element for element, key in keys.items() if key == chunk.after]
+        if len(matches) < chunk.after_nth:
+            raise InvalidRescueRecord(
+                f"rescue record restores a <{chunk.parent}> child after '{chunk.after}' "
+                f"#{chunk.after_nth}; the domain has {len(matches)}"
+            )
+        anchor = matches[chunk.after_nth - 1]
+        offset = writer.span(anchor).end
+    # Past the comments and PIs that followed the anchor (libvirt drops them; then none).
+    following = anchor.itersiblings() if anchor is not None else iter(parent)
+    skipped = 0
+    for node in following:
+        if skipped == chunk.skip:
+            break
+        if isinstance(node.tag, str):
+            if node in keys:  # a kept element: the chunk went before it
+                break
+            continue  # an element the rescue added: it was not there
+        offset = writer.document.end_of(node)
+        skipped += 1
+    return offset

@@ -39,16 +39,24 @@ class Edit:
 
 def element_spans(text: str) -> list[ElementSpan]:
     """Every element's offsets, in document order of their start tags."""
+    return scan(text)[0]
+
+
+def scan(text: str) -> tuple[list[ElementSpan], list[tuple[int, int]]]:
+    """Element offsets, and ``(start, end)`` of each comment and PI, both in document order."""
     spans: list[ElementSpan | None] = []
+    others: list[tuple[int, int]] = []
     open_elements: list[tuple[int, str, int, int]] = []  # (slot, name, start, start_tag_end)
     position = text.find("<")
     while position != -1:
         if text.startswith("<!--", position):
-            position = _skip(text, position, "-->")
+            start, position = position, _skip(text, position, "-->")
+            others.append((start, position))
         elif text.startswith("<![CDATA[", position):
             position = _skip(text, position, "]]>")
         elif text.startswith("<?", position):
-            position = _skip(text, position, "?>")
+            start, position = position, _skip(text, position, "?>")
+            others.append((start, position))
         elif text.startswith("<!", position):
             # A DOCTYPE; read_document refuses those, so no internal subset needs scanning.
             position = _skip(text, position, ">")
@@ -83,7 +91,7 @@ def element_spans(text: str) -> list[ElementSpan]:
                 spans.append(None)
             position = close
         position = text.find("<", position)
-    return [span for span in spans if span is not None]
+    return [span for span in spans if span is not None], others
 
 
 def _skip(text: str, position: int, terminator: str) -> int:
@@ -154,6 +162,10 @@ def attribute_value_span(text: str, span: ElementSpan, attribute: str) -> tuple[
     return None
 
 
+class OverlappingEdits(ValueError):
+    """Two edits touch the same text: a planner bug, or a record that contradicts its domain."""
+
+
 def apply_edits(text: str, edits: Iterable[Edit]) -> str:
     """``text`` with every edit applied; edits must not overlap."""
     ordered = sorted(edits, key=lambda edit: (edit.start, edit.end, edit.order))
@@ -161,7 +173,7 @@ def apply_edits(text: str, edits: Iterable[Edit]) -> str:
     cursor = 0
     for edit in ordered:
         if edit.start < cursor:
-            raise ValueError("overlapping edits")  # a planner bug, never the caller's input
+            raise OverlappingEdits(f"edits overlap at offset {edit.start}")
         pieces.append(text[cursor : edit.start])
         pieces.append(edit.replacement)
         cursor = edit.end
