@@ -468,3 +468,31 @@ def test_module_entry_point(argv: list[str], code: int, domain: Path, tmp_path: 
         assert json.loads(completed.stdout)["target"] == "sda"
     else:
         assert completed.stdout == ""
+
+
+def test_legacy_rescue_and_unrescue_through_files(
+    domain: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No --property: legacy mode; the plan says so, and unrescue of the file gives the input."""
+    rescued, plan_file = tmp_path / "rescued.xml", tmp_path / "plan.json"
+    argv = ["rescue", str(domain), "--source", SOURCE, "--source-format", "raw"]
+    assert main([*argv, "-o", str(rescued), "--plan-json", str(plan_file)]) == 0
+    plan = json.loads(plan_file.read_text(encoding="utf-8"))
+    assert (plan["mode"], plan["target"], plan["root_moved"]["target"]) == ("legacy", "vda", "vdb")
+    assert rescued.read_text(encoding="utf-8") == expected_xml(domain, {})
+    assert main(["unrescue", str(rescued)]) == 0
+    assert capsys.readouterr().out == domain.read_text(encoding="utf-8")
+
+
+def test_unrescue_of_damaged_record_fails_cleanly(
+    domain: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A record whose removed text is not a disk: exit 1, invalid-rescue-record, no output."""
+    rescued = tmp_path / "rescued.xml"
+    rescued.write_text(
+        expected_xml(domain, {}).replace("&lt;disk type", "&lt;disc type", 1), encoding="utf-8"
+    )
+    output = tmp_path / "restored.xml"
+    assert main(["unrescue", str(rescued), "-o", str(output)]) == 1
+    assert error_line(capsys).startswith("stable-rescue: error[invalid-rescue-record]: ")
+    assert not output.exists()

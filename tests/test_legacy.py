@@ -63,18 +63,16 @@ def test_other_disks_detached_config_drive_kept() -> None:
 def test_root_is_first_disk_of_boot_sequence() -> None:
     """With per-device orders, root is the first device='disk' in boot order.
 
-    A cdrom booting first is not root; root's order follows the rescue disk's, and the detached
-    cdrom's order is left unused.
+    A cdrom booting first is not root. The detached cdrom leaves the sequence and the gap
+    closes (rule B2): root 2, and the NIC keeps its 3, so it is not touched.
     """
     plan = legacy_plan(Q35_SATA)
     moved = plan.root_moved
     assert moved is not None
     assert (plan.target, moved.old_target, moved.target) == ("sda", "sda", "sdb")
     assert moved.address == DriveAddress(controller=0, unit=1)
-    assert moved.boot_order == 3
-    assert [(change.key, change.new) for change in plan.boot_changes] == [
-        ("interface:52:54:00:5a:01:02", 4)
-    ]
+    assert moved.boot_order == 2
+    assert plan.boot_changes == ()
 
 
 def test_root_falls_back_to_first_disk_in_libvirt_order() -> None:
@@ -125,7 +123,7 @@ def test_root_with_boot_order_keeps_element() -> None:
     rescued = legacy_round_trip(Q35_SATA)
     devices = rescued.split("<devices>")[1]
     root = devices[devices.index("legacy-q35-root.qcow2") :]
-    assert root.index("<boot order='3'/>") < root.index("ua-stable-rescue-root")
+    assert root.index("<boot order='2'/>") < root.index("ua-stable-rescue-root")
 
 
 def test_comments_between_detached_disks_come_back_in_place() -> None:

@@ -35,8 +35,12 @@ class BootPlan:
         return RESCUE_BOOT_ORDER + 1 + self.sequence.index(device)
 
 
-def plan_boot(domain: Domain) -> BootPlan:
-    """Order 1 for the rescue device; the previous boot sequence as orders 2, 3, ..."""
+def plan_boot(domain: Domain, leaving: frozenset[Device] = frozenset()) -> BootPlan:
+    """Order 1 for the rescue device; the previous boot sequence as orders 2, 3, ...
+
+    ``leaving`` devices (legacy mode's detached disks) drop out of the sequence after it is
+    worked out, so ``<boot dev>`` entries still name the devices they named before.
+    """
     ordered = [device for device in domain.devices if device.boot_order is not None]
     if ordered and domain.os_boot_devs:
         raise InvalidDomain(
@@ -51,6 +55,7 @@ def plan_boot(domain: Domain) -> BootPlan:
         devs = domain.os_boot_devs or ("hd",)
         sequence = _devices_for_boot_devs(domain, devs)
         removed = domain.os_boot_devs
+    sequence = [device for device in sequence if device not in leaving]
     plan = BootPlan(changes=(), os_boot_removed=removed, sequence=tuple(sequence))
     changes = []
     for device in sequence:

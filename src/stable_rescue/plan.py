@@ -103,8 +103,7 @@ def _plan_stable(domain: Domain, request: RescueRequest) -> Plan:
 
 def _plan_legacy(domain: Domain, request: RescueRequest) -> Plan:
     """Nova's historic layout: the rescue disk in the root's place, the root moved, others out."""
-    boot = plan_boot(domain)
-    root = find_root(domain, boot.sequence)
+    root = find_root(domain, plan_boot(domain).sequence)
     bus = _root_bus(root)
     check_device_on_bus(domain, request, bus)
     warnings = check_addresses(domain, request)
@@ -115,6 +114,7 @@ def _plan_legacy(domain: Domain, request: RescueRequest) -> Plan:
             devices=root.device.key,
         )
     detached = detached_disks(domain, root)
+    boot = plan_boot(domain, leaving=frozenset(disk.device for disk in detached))
     view = domain_during_rescue(domain, root, detached)
     moved_address, controllers = place_rescue_device(view, request, bus)
     moved = MovedDisk(
@@ -126,8 +126,7 @@ def _plan_legacy(domain: Domain, request: RescueRequest) -> Plan:
         boot_order=boot.order_during_rescue(root.device),
         alias=MOVED_ROOT_ALIAS,
     )
-    # The detached disks and the root come back whole from the record, boot orders included.
-    rewritten = {disk.device.key for disk in detached} | {root.device.key}
+    # The root is rewritten whole, and comes back whole from the record, as detached disks do.
     if detached:
         names = ", ".join(disk.target for disk in detached)
         warnings += (
@@ -146,7 +145,7 @@ def _plan_legacy(domain: Domain, request: RescueRequest) -> Plan:
         readonly=False,
         alias=RESCUE_ALIAS,
         controllers_added=controllers,
-        boot_changes=tuple(c for c in boot.changes if c.key not in rewritten),
+        boot_changes=tuple(c for c in boot.changes if c.key != root.device.key),
         os_boot_removed=boot.os_boot_removed,
         root_moved=moved,
         detached=tuple(
