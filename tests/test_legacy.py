@@ -139,3 +139,25 @@ def test_legacy_rescue_of_rescued_domain_refused() -> None:
         with pytest.raises(stable_rescue.RescueError) as caught:
             stable_rescue.rescue(rescued, properties, IMG, source_format="raw")
         assert caught.value.code == "already-rescued"
+
+
+def test_detached_disk_anchor_lost_after_reformat_goes_among_disks() -> None:
+    """An anchor key libvirt renumbered away: the disks come back after the last kept disk.
+
+    libvirt sorts disks on define, so their place among the devices carries no meaning; what
+    must not happen is an error or a lost disk.
+    """
+    original = golden_input(NOVA)
+    rescued = stable_rescue.rescue(original, {}, IMG, source_format="raw").xml
+    anchor = "after='emulator:/domain/devices/emulator'"
+    assert rescued.count(anchor) == 3
+    restored = stable_rescue.unrescue(
+        rescued.replace(anchor, "after='input:/domain/devices/input[7]'")
+    )
+    assert restored != original
+
+    def disks(text: str) -> list[str]:
+        return sorted(part.split("</disk>")[0] for part in text.split("<disk ")[1:])
+
+    assert disks(restored) == disks(original)
+    assert restored.index("disk.config'") < restored.index("6a3e-uuid/disk'")

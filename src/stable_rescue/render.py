@@ -654,6 +654,17 @@ def _restore_children(
         writer.replace(offset, offset, chunk.text, order)
 
 
+def _disk_offset(writer: _Writer, devices: etree._Element, keys: dict[etree._Element, str]) -> int:
+    """After the last kept disk, else after ``<emulator>``, else first in ``<devices>``."""
+    kept = [element for element in keys if element.tag == "disk"]
+    emulator = devices.find("emulator")
+    if kept:
+        return writer.span(kept[-1]).end
+    if emulator is not None:
+        return writer.span(emulator).end
+    return writer.span(devices).start_tag_end
+
+
 def _restore_offset(
     writer: _Writer,
     parent: etree._Element,
@@ -665,6 +676,10 @@ def _restore_offset(
         offset = writer.span(parent).start_tag_end
     else:
         matches = [element for element, key in keys.items() if key == chunk.after]
+        if len(matches) < chunk.after_nth and chunk.parent == "devices":
+            # libvirt renumbered the anchor away (a key from a device's position): a detached
+            # disk goes among the disks instead, which libvirt sorts on define anyway.
+            return _disk_offset(writer, parent, keys)
         if len(matches) < chunk.after_nth:
             raise InvalidRescueRecord(
                 f"rescue record restores a <{chunk.parent}> child after '{chunk.after}' "
