@@ -143,12 +143,11 @@ def test_any_mutation_of_a_rescued_domain_unrescues_or_refuses(xml: str) -> None
     STYLE.md, Errors: totality; issue 3: a damaged record gives a clear error, never a partial
     undo that hands back malformed XML or a domain still marked rescued.
     """
+    caught: stable_rescue.RescueError | None = None
     try:
         restored = stable_rescue.unrescue(xml)
     except stable_rescue.RescueError as error:
         caught = error
-    else:
-        caught = None
     if caught is not None:
         assert caught.code
         assert "\n" not in caught.message
