@@ -21,6 +21,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NamedTuple
 
 URI_VARIABLE = "STABLE_RESCUE_LIBVIRT_URI"
 REQUIRE_VARIABLE = "STABLE_RESCUE_REQUIRE_LIBVIRT"
@@ -363,3 +364,88 @@ def boot_indexes(argv: list[str]) -> list[tuple[str, int]]:
             indexes.append((name, int(str(device["bootindex"]))))
     indexes.extend(("isa-fdc", index) for index in floppies.values())
     return indexes
+
+
+class PciFunction(NamedTuple):
+    """One PCI function as the guest sees it, from QEMU's ``query-pci``.
+
+    ``bus`` is the bus number the firmware programmed into the bridges above the function (0 for
+    the root bus), so the triple is the guest-visible location.
+    """
+
+    bus: int
+    slot: int
+    function: int
+    vendor: int
+    device: int
+    subsystem_vendor: int | None
+    subsystem: int | None
+    class_code: int
+    qdev_id: str
+
+    @property
+    def location(self) -> tuple[int, int, int]:
+        """``(bus, slot, function)``."""
+        return (self.bus, self.slot, self.function)
+
+    @property
+    def identity(self) -> tuple[int, int, int | None, int | None, int]:
+        """What the guest identifies the function by: its vendor, device, subsystem and class."""
+        return (self.vendor, self.device, self.subsystem_vendor, self.subsystem, self.class_code)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.bus:02x}:{self.slot:02x}.{self.function} "
+            f"{self.vendor:04x}:{self.device:04x} ({self.qdev_id or 'no id'})"
+        )
+
+
+def pci_functions(reply: object) -> list[PciFunction]:
+    """Every function in a ``query-pci`` reply, behind bridges too, in the reply's order."""
+    assert isinstance(reply, dict), reply
+    assert isinstance(reply.get("return"), list), reply
+    found: list[PciFunction] = []
+
+    def visit(devices: list[dict[str, Any]]) -> None:
+        for device in devices:
+            identity = device["id"]
+            found.append(
+                PciFunction(
+                    bus=int(device["bus"]),
+                    slot=int(device["slot"]),
+                    function=int(device["function"]),
+                    vendor=int(identity["vendor"]),
+                    device=int(identity["device"]),
+                    subsystem_vendor=identity.get("subsystem-vendor"),
+                    subsystem=identity.get("subsystem"),
+                    class_code=int(device["class_info"]["class"]),
+                    qdev_id=str(device.get("qdev_id", "")),
+                )
+            )
+            bridge = device.get("pci_bridge")
+            if bridge is not None:
+                visit(bridge.get("devices", []))
+
+    for bus in reply["return"]:
+        visit(bus["devices"])
+    return found
+
+
+def query_pci(virsh: Virsh, name: str) -> list[PciFunction]:
+    """The PCI functions of the running domain ``name`` (QMP ``query-pci``)."""
+    reply = virsh.run("qemu-monitor-command", name, json.dumps({"execute": "query-pci"}))
+    return pci_functions(json.loads(reply))
+
+
+def is_active(virsh: Virsh, name: str) -> bool:
+    """True when the domain ``name`` is running (or paused)."""
+    return virsh.run("domstate", name).strip() not in {"shut off", "crashed"}
+
+
+def destroy_leftovers(virsh: Virsh) -> list[str]:
+    """Stop every running domain of this run (``undefine_leftovers`` then removes them)."""
+    names = [name for name in virsh.run("list", "--name").split() if name]
+    leftovers = [name for name in names if name.startswith(PREFIX)]
+    for name in leftovers:
+        virsh.run("destroy", name)
+    return leftovers

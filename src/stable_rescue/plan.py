@@ -6,7 +6,7 @@ the order a user would want to hear about problems: hypervisor, then the request
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from stable_rescue.allocate import DRIVE_BUSES, choose_target, place_on_drive_bus, place_on_usb
 from stable_rescue.boot import RESCUE_BOOT_ORDER, plan_boot
@@ -176,7 +176,15 @@ def _firmware_warnings(domain: Domain) -> tuple[str, ...]:
     )
 
 
-def _kernel_changes(domain: Domain, request: RescueRequest) -> dict[str, Any]:
+class _KernelChanges(TypedDict):
+    kernel_removed: bool
+    kernel_replaced: bool
+    kernel: str | None
+    initrd: str | None
+    cmdline: str | None
+
+
+def _kernel_changes(domain: Domain, request: RescueRequest) -> _KernelChanges:
     """Direct kernel boot skips the disks: take it out, or replace it with the rescue kernel."""
     kernel_kept = domain.firmware.kernel is not None
     return {
