@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import pytest
+
 URI_VARIABLE = "STABLE_RESCUE_LIBVIRT_URI"
 REQUIRE_VARIABLE = "STABLE_RESCUE_REQUIRE_LIBVIRT"
 DEFAULT_URI = "qemu:///system"
@@ -156,6 +158,21 @@ def unavailable_reason(uri: str) -> str | None:
     except VirshError as error:
         return f"libvirt at {uri} does not answer: {error}"
     return None
+
+
+def client_or_skip(missing: str | None = None) -> Virsh:
+    """The virsh client on the test URI, or a skip (a failure where libvirt is required).
+
+    The test cannot run when libvirt does not answer, or when ``missing`` names what else it
+    lacks.
+    """
+    uri = connection_uri()
+    reason = unavailable_reason(uri) or missing
+    if reason is not None:
+        if libvirt_required():
+            pytest.fail(f"{reason} ({REQUIRE_VARIABLE}=1, so this is a failure)", pytrace=False)
+        pytest.skip(reason)
+    return Virsh(uri)
 
 
 def for_test(domain_xml: str, case: str) -> str:

@@ -20,7 +20,6 @@ import pytest
 import stable_rescue
 from tests.golden_cases import GoldenCase, golden_cases
 from tests.libvirt_host import (
-    REQUIRE_VARIABLE,
     RESCUE_ALIAS,
     DeviceKey,
     Virsh,
@@ -30,13 +29,11 @@ from tests.libvirt_host import (
     boot_indexes,
     boot_orders,
     by_alias,
-    connection_uri,
+    client_or_skip,
     device_keys,
     for_test,
-    libvirt_required,
     os_boot_devs,
     qemu_devices,
-    unavailable_reason,
     without_addresses,
     without_hostdevs,
 )
@@ -95,13 +92,7 @@ def virsh() -> Iterator[Virsh]:
 
     At the end no domain of this run may be left defined (any that is gets undefined first).
     """
-    uri = connection_uri()
-    reason = unavailable_reason(uri)
-    if reason is not None:
-        if libvirt_required():
-            pytest.fail(f"{reason} ({REQUIRE_VARIABLE}=1, so this is a failure)", pytrace=False)
-        pytest.skip(reason)
-    client = Virsh(uri)
+    client = client_or_skip()
     yield client
     leftovers = client.undefine_leftovers()
     assert not leftovers, f"domains left defined by the tests: {leftovers}"

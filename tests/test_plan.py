@@ -731,3 +731,72 @@ def test_pseries_scsi_model_on_pc_is_refused() -> None:
     with pytest.raises(stable_rescue.RescueError) as caught:
         plan(PC, {"hw_rescue_bus": "scsi", "hw_scsi_model": "ibmvscsi"})
     assert caught.value.code == "unsupported-scsi-model"
+
+
+# q35-virtio-root-ports-not-multifunction: root ports 1-4 at 00:02.0, 03.0, 04.0, 05.0, all used.
+PORTS = "q35-virtio-root-ports-not-multifunction"
+PORT_4 = "bus='0x00' slot='0x05' function='0x0'"
+BUS_SHIFT = "comes before existing PCI bridges in firmware order"
+
+
+def test_new_root_port_goes_after_the_last_bus() -> None:
+    """Rule E6: with port 4 moved to 00:07.0, the new port goes to 00:08.0, not to 00:05.0.
+
+    Firmware numbers buses depth first in slot order; a port at 00:05.0 would take guest bus 4
+    and move everything behind port 4 to bus 5 (seen booted, in test_boot.py).
+    """
+    moved = (PORT_4, "bus='0x00' slot='0x07' function='0x0'")
+    result = plan(PORTS, {"hw_rescue_bus": "virtio"}, edits=(moved,))
+    assert controller_summary(result.controllers_added) == [
+        ("pci", 5, "pcie-root-port", PciAddress(bus=0, slot=8))
+    ]
+    assert not any(BUS_SHIFT in warning for warning in result.warnings)
+
+
+def test_new_root_port_before_a_bus_when_nothing_is_after_it_warns() -> None:
+    """Rule E6: with no place after the last bus, the first free slot, and a warning.
+
+    Port 4 at 00:1e.0 leaves no slot after it (00:1f is the chipset's): the new port takes the
+    first free slot, and the plan says the guest's bus numbers shift.
+    """
+    moved = (PORT_4, "bus='0x00' slot='0x1e' function='0x0'")
+    result = plan(PORTS, {"hw_rescue_bus": "virtio"}, edits=(moved,))
+    assert controller_summary(result.controllers_added) == [
+        ("pci", 5, "pcie-root-port", PciAddress(bus=0, slot=5))
+    ]
+    assert [warning for warning in result.warnings if BUS_SHIFT in warning] == [
+        "the new pcie-root-port at 00:05.0 comes before existing PCI bridges in firmware order: "
+        "during the rescue the guest sees the buses behind them one number higher "
+        "(libvirt's addresses do not change)"
+    ]
+
+
+def test_bridge_skips_a_spare_port_that_comes_first() -> None:
+    """Rule E6: a bridge does not go behind a spare root port that comes first in slot order.
+
+    Behind it, the bridge's bus would be numbered before the used ports' buses; a new root port
+    after them is used instead. q35-sata-full, edited so that the spare port (index 4) sits at
+    00:02.0 and port 1 at 00:02.3.
+    """
+    edits = (
+        (
+            "bus='0x00' slot='0x02' function='0x0' multifunction='on'/>",
+            "bus='0x00' slot='0x02' function='0x3'/>",
+        ),
+        (
+            "bus='0x00' slot='0x02' function='0x3'/>\n    </controller>",
+            "bus='0x00' slot='0x02' function='0x0' multifunction='on'/>\n    </controller>",
+        ),
+    )
+    text = golden_input("q35-sata-full")
+    assert all(text.count(old) == 1 for old, _ in edits)
+    # Apply the two swaps in one pass so the second does not match the first's result.
+    swapped = text.replace(edits[0][0], "@@PORT1@@").replace(edits[1][0], edits[1][1])
+    swapped = swapped.replace("@@PORT1@@", edits[0][1])
+    result = stable_rescue.plan_rescue(swapped, {"hw_rescue_bus": "sata"}, IMG, source_format="raw")
+    assert controller_summary(result.controllers_added) == [
+        ("pci", 5, "pcie-root-port", PciAddress(bus=0, slot=2, function=4)),
+        ("pci", 6, "pcie-to-pci-bridge", PciAddress(bus=5, slot=0)),
+        ("sata", 1, None, PciAddress(bus=6, slot=1)),
+    ]
+    assert not any(BUS_SHIFT in warning for warning in result.warnings)

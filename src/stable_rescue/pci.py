@@ -10,6 +10,11 @@ lowest-index empty pcie-root-port or pcie-switch-downstream-port; else a new pci
 added, on a free function of a root-port slot that is already multifunction, or on the first
 completely free slot. Never on a free function of a slot whose function 0 lacks
 ``multifunction='on'``: libvirt would set it on that existing device and so change its address.
+
+A new bridge or port makes a new bus, and firmware numbers buses depth first in slot order: one
+that comes before an existing bridge would shift the guest-visible bus number of every bus
+after it (``/dev/disk/by-path``, ``enpXsY``), though libvirt's addresses stay. So a new bus goes
+after every existing one in that order when any place allows it; else the plan warns.
 """
 
 from __future__ import annotations
@@ -42,10 +47,56 @@ CCW_MAX_DEVNO = 0xFFFF
 
 @attrs.frozen(kw_only=True)
 class PciPlacement:
-    """Where the new device goes, and the controllers added to make room for it."""
+    """Where the new device goes, the controllers added to make room for it, and warnings."""
 
     address: PciAddress
     controllers_added: tuple[AddedController, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+# A bus's place in firmware enumeration: the (slot, function) steps to its bridge from a root.
+BusPath = tuple[tuple[int, int], ...]
+
+
+def _bus_paths(domain: Domain) -> dict[int, BusPath]:
+    """Every PCI controller's bus, keyed by index, with its path; root buses have ``()``.
+
+    Firmware numbers buses depth first, in slot and function order: sorting paths gives the
+    order of the bus numbers the guest sees.
+    """
+    by_index = {controller.index: controller for controller in _pci_controllers(domain)}
+    paths: dict[int, BusPath] = {}
+
+    def path(index: int, seen: frozenset[int]) -> BusPath:
+        if index in paths:
+            return paths[index]
+        controller = by_index.get(index)
+        address = controller.device.address if controller is not None else None
+        if index in seen or not isinstance(address, PciAddress):
+            found: BusPath = ()  # a root bus (or a loop libvirt would refuse)
+        else:
+            found = (*path(address.bus, seen | {index}), (address.slot, address.function))
+        paths[index] = found
+        return found
+
+    for index in by_index:
+        path(index, frozenset())
+    return paths
+
+
+def _keeps_bus_numbers(domain: Domain, parent_bus: int, slot: int, function: int = 0) -> bool:
+    """Whether a new bus at ``parent_bus``:``slot``.``function`` comes after every existing one."""
+    paths = _bus_paths(domain)
+    new = (*paths.get(parent_bus, ()), (slot, function))
+    return all(new > existing for existing in paths.values() if existing)
+
+
+def _bus_shift_warning(model: str, address: PciAddress) -> str:
+    return (
+        f"the new {model} at {address.bus:02x}:{address.slot:02x}.{address.function:x} comes "
+        "before existing PCI bridges in firmware order: during the rescue the guest sees the "
+        "buses behind them one number higher (libvirt's addresses do not change)"
+    )
 
 
 def _pci_controllers(domain: Domain) -> tuple[Controller, ...]:
@@ -138,7 +189,12 @@ def _place_conventional(domain: Domain, alias_prefix: str) -> PciPlacement:
             address=free[0],
             chassis_nr=index,
         )
-        return PciPlacement(address=PciAddress(bus=index, slot=1), controllers_added=(bridge,))
+        warnings: tuple[str, ...] = ()
+        if not _keeps_bus_numbers(domain, free[0].bus, free[0].slot):
+            warnings = (_bus_shift_warning("pci-bridge", free[0]),)
+        return PciPlacement(
+            address=PciAddress(bus=index, slot=1), controllers_added=(bridge,), warnings=warnings
+        )
     raise BusFull(
         "no free PCI slot (0 free; expected 1 for the device, or 1 for a pci-bridge)",
         bus="pci",
@@ -150,12 +206,25 @@ def _place_conventional(domain: Domain, alias_prefix: str) -> PciPlacement:
 
 
 def _place_pcie(domain: Domain, alias_prefix: str) -> PciPlacement:
-    used = _used_functions(domain)
-    occupied_buses = {bus for bus, _, _ in used}
-    for controller in _pci_controllers(domain):
-        if controller.model in _ENDPOINT_PORT_MODELS and controller.index not in occupied_buses:
-            return PciPlacement(address=PciAddress(bus=controller.index, slot=0))
-    port_address = _new_root_port_address(domain, used)
+    """Slot 0 of an empty port, else of a new pcie-root-port."""
+    empty = _empty_ports(domain)
+    if empty:
+        return PciPlacement(address=PciAddress(bus=empty[0], slot=0))
+    return _new_root_port(domain, alias_prefix)
+
+
+def _empty_ports(domain: Domain) -> list[int]:
+    """The indexes of root and downstream ports with nothing behind them, lowest first."""
+    occupied_buses = {bus for bus, _, _ in _used_functions(domain)}
+    return [
+        controller.index
+        for controller in _pci_controllers(domain)
+        if controller.model in _ENDPOINT_PORT_MODELS and controller.index not in occupied_buses
+    ]
+
+
+def _new_root_port(domain: Domain, alias_prefix: str) -> PciPlacement:
+    port_address, keeps_numbers = _new_root_port_address(domain, _used_functions(domain))
     index = _next_controller_index(domain)
     root_port = AddedController(
         type="pci",
@@ -166,10 +235,37 @@ def _place_pcie(domain: Domain, alias_prefix: str) -> PciPlacement:
         chassis=index,
         port=port_address.slot * FUNCTIONS_PER_SLOT + port_address.function,
     )
-    return PciPlacement(address=PciAddress(bus=index, slot=0), controllers_added=(root_port,))
+    return PciPlacement(
+        address=PciAddress(bus=index, slot=0),
+        controllers_added=(root_port,),
+        warnings=() if keeps_numbers else (_bus_shift_warning("pcie-root-port", port_address),),
+    )
 
 
-def _new_root_port_address(domain: Domain, used: frozenset[tuple[int, int, int]]) -> PciAddress:
+def _new_root_port_address(
+    domain: Domain, used: frozenset[tuple[int, int, int]]
+) -> tuple[PciAddress, bool]:
+    """The first place for a new root port after every existing bus, else the first at all.
+
+    The second value says whether the guest's bus numbers are kept.
+    """
+    candidates = _root_port_candidates(domain, used)
+    if not candidates:
+        raise BusFull(
+            "no free slot on pcie-root for a new pcie-root-port (every slot in use)",
+            bus="pcie",
+            limit=0,
+        )
+    for candidate in candidates:
+        if _keeps_bus_numbers(domain, 0, candidate.slot, candidate.function):
+            return candidate, True
+    return candidates[0], False
+
+
+def _root_port_candidates(
+    domain: Domain, used: frozenset[tuple[int, int, int]]
+) -> list[PciAddress]:
+    """Free functions of multifunction root-port slots, then completely free slots."""
     multifunction_port_slots = sorted(
         controller.device.address.slot
         for controller in _pci_controllers(domain)
@@ -179,28 +275,43 @@ def _new_root_port_address(domain: Domain, used: frozenset[tuple[int, int, int]]
         and controller.device.address.function == 0
         and controller.device.address.multifunction
     )
-    for slot in multifunction_port_slots:
-        for function in range(1, FUNCTIONS_PER_SLOT):
-            if (0, slot, function) not in used:
-                return PciAddress(bus=0, slot=slot, function=function)
+    candidates = [
+        PciAddress(bus=0, slot=slot, function=function)
+        for slot in multifunction_port_slots
+        for function in range(1, FUNCTIONS_PER_SLOT)
+        if (0, slot, function) not in used
+    ]
     used_slots = {slot for bus, slot, _ in used if bus == 0}
     reserved = _Q35_RESERVED_SLOTS if domain.machine.family is MachineFamily.Q35 else frozenset()
-    for slot in range(1, SLOTS_PER_BUS):
-        if slot not in used_slots and slot not in reserved:
-            return PciAddress(bus=0, slot=slot)
-    raise BusFull(
-        "no free slot on pcie-root for a new pcie-root-port (every slot in use)",
-        bus="pcie",
-        limit=0,
+    candidates.extend(
+        PciAddress(bus=0, slot=slot)
+        for slot in range(1, SLOTS_PER_BUS)
+        if slot not in used_slots and slot not in reserved
     )
+    return candidates
 
 
 def _place_conventional_on_pcie(domain: Domain, alias_prefix: str) -> PciPlacement:
-    """A slot on an existing PCI bridge, else a new pcie-to-pci-bridge on a PCIe port."""
+    """A slot on an existing PCI bridge, else a new pcie-to-pci-bridge on a PCIe port.
+
+    The bridge's bus goes after every existing bus when some port allows it: an empty port
+    that is last in firmware order, else a new root port; else the first empty port, with a
+    warning.
+    """
     free = _free_conventional_slots(domain, include_root=False)
     if free:
         return PciPlacement(address=free[0])
-    port = _place_pcie(domain, alias_prefix)
+    empty = _empty_ports(domain)
+    keeping = [index for index in empty if _keeps_bus_numbers(domain, index, 0)]
+    if keeping:
+        port = PciPlacement(address=PciAddress(bus=keeping[0], slot=0))
+    else:
+        port = _new_root_port(domain, alias_prefix)
+        if port.warnings and empty:
+            port = PciPlacement(address=PciAddress(bus=empty[0], slot=0))
+    warnings = port.warnings
+    if not port.controllers_added and not keeping:
+        warnings = (_bus_shift_warning("pcie-to-pci-bridge", port.address),)
     index = max(
         [_next_controller_index(domain)] + [added.index + 1 for added in port.controllers_added]
     )
@@ -214,6 +325,7 @@ def _place_conventional_on_pcie(domain: Domain, alias_prefix: str) -> PciPlaceme
     return PciPlacement(
         address=PciAddress(bus=index, slot=1),
         controllers_added=(*port.controllers_added, bridge),
+        warnings=warnings,
     )
 
 

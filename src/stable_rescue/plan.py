@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+import attrs
+
 from stable_rescue.allocate import DRIVE_BUSES, choose_target, place_on_drive_bus, place_on_usb
 from stable_rescue.boot import RESCUE_BOOT_ORDER, plan_boot
 from stable_rescue.errors import (
@@ -79,7 +81,7 @@ def _plan_stable(domain: Domain, request: RescueRequest) -> Plan:
     check_device_on_bus(domain, request, bus)
     warnings = check_addresses(domain, request)
     # Placement first: "no free unit" says more than "no free name" when a bus is full.
-    address, controllers = place_rescue_device(domain, request, bus)
+    placement = place_rescue_device(domain, request, bus)
     target = choose_target(domain, bus)
     boot = plan_boot(domain)
     return Plan(
@@ -87,16 +89,16 @@ def _plan_stable(domain: Domain, request: RescueRequest) -> Plan:
         target=target,
         bus=bus,
         device_type=request.device_type,
-        address=address,
+        address=placement.address,
         boot_order=RESCUE_BOOT_ORDER,
         source=request.source,
         source_format=request.source_format,
         readonly=request.device_type is DeviceType.CDROM,
         alias=RESCUE_ALIAS,
-        controllers_added=controllers,
+        controllers_added=placement.controllers_added,
         boot_changes=boot.changes,
         os_boot_removed=boot.os_boot_removed,
-        warnings=warnings + _firmware_warnings(domain),
+        warnings=warnings + placement.warnings + _firmware_warnings(domain),
         **_kernel_changes(domain, request),
     )
 
@@ -116,13 +118,13 @@ def _plan_legacy(domain: Domain, request: RescueRequest) -> Plan:
     detached = detached_disks(domain, root)
     boot = plan_boot(domain, leaving=frozenset(disk.device for disk in detached))
     view = domain_during_rescue(domain, root, detached)
-    moved_address, controllers = place_rescue_device(view, request, bus)
+    placement = place_rescue_device(view, request, bus)
     moved = MovedDisk(
         xpath=root.device.xpath,
         key=root.device.key,
         old_target=root.target,
         target=choose_target(view, bus),
-        address=moved_address,
+        address=placement.address,
         boot_order=boot.order_during_rescue(root.device),
         alias=MOVED_ROOT_ALIAS,
     )
@@ -144,14 +146,14 @@ def _plan_legacy(domain: Domain, request: RescueRequest) -> Plan:
         source_format=request.source_format,
         readonly=False,
         alias=RESCUE_ALIAS,
-        controllers_added=controllers,
+        controllers_added=placement.controllers_added,
         boot_changes=tuple(c for c in boot.changes if c.key != root.device.key),
         os_boot_removed=boot.os_boot_removed,
         root_moved=moved,
         detached=tuple(
             DetachedDisk(xpath=disk.device.xpath, key=disk.device.key) for disk in detached
         ),
-        warnings=warnings + _firmware_warnings(domain),
+        warnings=warnings + placement.warnings + _firmware_warnings(domain),
         **_kernel_changes(domain, request),
     )
 
@@ -276,42 +278,47 @@ def check_addresses(domain: Domain, request: RescueRequest) -> tuple[str, ...]:
     )
 
 
-def place_rescue_device(
-    domain: Domain, request: RescueRequest, bus: Bus
-) -> tuple[Address, tuple[AddedController, ...]]:
+@attrs.frozen(kw_only=True)
+class Placement:
+    """The rescue device's address, the controllers added for it, and what they cost."""
+
+    address: Address
+    controllers_added: tuple[AddedController, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def place_rescue_device(domain: Domain, request: RescueRequest, bus: Bus) -> Placement:
     """The rescue device's address, and the controllers added to make room for it."""
     if bus is Bus.VIRTIO:
         if domain.machine.family is MachineFamily.S390_CCW:
-            return place_ccw_device(domain), ()
+            return Placement(address=place_ccw_device(domain))
         if _uses_virtio_mmio(domain):
-            return OtherAddress(type="virtio-mmio"), ()
-        placement = place_pci_device(domain, ALIAS_PREFIX, conventional=False)
-        return placement.address, placement.controllers_added
+            return Placement(address=OtherAddress(type="virtio-mmio"))
+        pci = place_pci_device(domain, ALIAS_PREFIX, conventional=False)
+        return Placement(
+            address=pci.address, controllers_added=pci.controllers_added, warnings=pci.warnings
+        )
     if bus is Bus.USB:
-        return place_on_usb(domain), ()
+        return Placement(address=place_on_usb(domain))
     drive = place_on_drive_bus(domain, bus)
     if drive.new_controller_index is None:
-        return drive.address, ()
-    return drive.address, _new_drive_controller(domain, request, bus, drive.new_controller_index)
+        return Placement(address=drive.address)
+    controllers, warnings = _new_drive_controller(domain, request, bus, drive.new_controller_index)
+    return Placement(address=drive.address, controllers_added=controllers, warnings=warnings)
 
 
 def _new_drive_controller(
     domain: Domain, request: RescueRequest, bus: Bus, index: int
-) -> tuple[AddedController, ...]:
+) -> tuple[tuple[AddedController, ...], tuple[str, ...]]:
     controller_type = DRIVE_BUSES[bus].controller_type
     alias = f"{ALIAS_PREFIX}{controller_type}{index}"
     if bus is Bus.IDE:
-        return (
-            AddedController(
-                type=controller_type,
-                index=index,
-                model=None,
-                alias=alias,
-                address=PIIX3_IDE_ADDRESS,
-            ),
+        ide = AddedController(
+            type=controller_type, index=index, model=None, alias=alias, address=PIIX3_IDE_ADDRESS
         )
+        return (ide,), ()
     if bus is Bus.FDC:
-        return (AddedController(type=controller_type, index=index, model=None, alias=alias),)
+        return (AddedController(type=controller_type, index=index, model=None, alias=alias),), ()
     model = None
     conventional = True
     if bus is Bus.SCSI:
@@ -327,7 +334,7 @@ def _new_drive_controller(
     controller = AddedController(
         type=controller_type, index=index, model=model, alias=alias, address=placement.address
     )
-    return (*placement.controllers_added, controller)
+    return (*placement.controllers_added, controller), placement.warnings
 
 
 def _uses_virtio_mmio(domain: Domain) -> bool:

@@ -1,0 +1,450 @@
+"""Boot proof: QEMU boots the rescue media first, and the guest sees every PCI device unmoved.
+
+For pc and q35 and each bus and device the machine has, a golden input domain is made bootable
+(every disk gets tiny media from ``boot_media`` that prints its own marker on COM1, the serial
+port goes to a file, the network to QEMU's user mode) and defined in libvirt. It is started as it
+is: the disk its boot configuration names first prints its marker. Then libvirt's own dump of it
+is rescued with ``stable_rescue.rescue``, the result defined in its place and started: the rescue
+media's marker appears, no other. Both runs list the guest's PCI functions (QMP ``query-pci``,
+bus numbers as the firmware programmed them); every function of the normal run must be at the
+same bus, slot and function, with the same ids, in the rescue run. One more pair does the same
+under UEFI (OVMF), where the media carry an EFI application instead of a boot sector.
+
+Domain type ``qemu`` (TCG), so no KVM is needed. Skipped with the reason when libvirt or a build
+tool is missing, unless ``STABLE_RESCUE_REQUIRE_LIBVIRT=1`` turns that into a failure. Domains are
+called ``srtest-<pid>-boot-<combination>``; each is destroyed and undefined when its test ends,
+however it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+import stable_rescue
+from tests import boot_media
+from tests.golden_cases import GoldenCase, golden_cases
+from tests.libvirt_host import (
+    PREFIX,
+    REQUIRE_VARIABLE,
+    PciFunction,
+    Virsh,
+    VirshError,
+    client_or_skip,
+    destroy_leftovers,
+    domain_name,
+    for_test,
+    is_active,
+    libvirt_required,
+    query_pci,
+)
+
+pytestmark = pytest.mark.libvirt
+
+BIOS_BOOT_SECONDS = 30.0
+UEFI_BOOT_SECONDS = 60.0
+POLL_SECONDS = 0.1
+RESCUE = "rescue"
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+
+CASES = {case.name: case for case in golden_cases()}
+
+
+class Combination(NamedTuple):
+    """A rescue device to boot from: machine, bus and device, added to a golden input."""
+
+    machine: str
+    bus: str
+    device: str
+    case: str  # the golden case whose input.xml is the domain
+
+    @property
+    def name(self) -> str:
+        return f"{self.machine}-{self.bus}-{self.device}"
+
+
+# Every bus and device each machine has (the issue's list; DESIGN.md section 3), each on the
+# golden input whose layout asks the most of the placement: no controller of the bus yet, a full
+# one, no free PCI slot or root port, per-device boot orders.
+COMBINATIONS = [
+    Combination("pc", "virtio", "disk", "pc-virtio-one-free-slot"),  # one free pci-root slot
+    Combination("pc", "scsi", "disk", "pc-scsi-no-controller"),
+    Combination("pc", "scsi", "cdrom", "pc-scsi-virtio-scsi"),  # disks on virtio-scsi already
+    Combination("pc", "sata", "disk", "pc-sata-no-controller"),
+    Combination("pc", "sata", "cdrom", "pc-sata-ahci-full"),  # root disk on a full AHCI
+    Combination("pc", "usb", "disk", "pc-boot-orders"),  # per-device boot orders
+    Combination("pc", "ide", "disk", "pc-ide-disk"),  # root disk on ide
+    Combination("pc", "ide", "cdrom", "pc-ide-cdrom-default"),
+    Combination("q35", "virtio", "disk", "q35-virtio-new-root-port"),  # every root port used
+    Combination("q35", "scsi", "disk", "q35-scsi-no-controller"),
+    Combination("q35", "scsi", "cdrom", "q35-scsi-virtio-scsi"),
+    Combination("q35", "sata", "disk", "q35-sata-full"),  # root disk on the full built-in AHCI
+    Combination("q35", "sata", "cdrom", "q35-sata-cdrom-default"),
+    Combination("q35", "usb", "disk", "q35-usb-nec-xhci"),  # three of four ports used
+]
+BUSES_AND_DEVICES = [
+    ("virtio", "disk"),
+    ("scsi", "disk"),
+    ("scsi", "cdrom"),
+    ("sata", "disk"),
+    ("sata", "cdrom"),
+    ("usb", "disk"),
+    ("ide", "disk"),
+    ("ide", "cdrom"),
+]
+MACHINE_TYPES = {"pc": "pc-i440fx-", "q35": "pc-q35-"}
+# The UEFI pair: the golden UEFI domain with Secure Boot off (the media are not signed), rescued
+# with a CD-ROM on the machine's default bus (sata on q35: no hw_rescue_bus).
+UEFI_CASE = "q35-uefi-secure-boot"
+
+
+class PciMoved(AssertionError):
+    """A PCI function of the normal run is elsewhere, or another, in the rescue run."""
+
+
+class Run(NamedTuple):
+    """What one boot of a domain showed."""
+
+    markers: list[str]
+    pci: list[PciFunction]
+    log: str
+
+    def tail(self) -> str:
+        """The end of the serial log, for failure messages."""
+        return self.log[-800:]
+
+
+@pytest.fixture(scope="module")
+def virsh() -> Iterator[Virsh]:
+    """The virsh client; skip (or fail, where required) without libvirt or the build tools.
+
+    At the end no domain of this run may be left running or defined.
+    """
+    missing = boot_media.missing_tools()
+    client = client_or_skip(
+        f"missing {', '.join(missing)} (install them; scripts/libvirt-test-host.sh)"
+        if missing
+        else None
+    )
+    yield client
+    leftovers = destroy_leftovers(client) + client.undefine_leftovers()
+    assert not leftovers, f"domains left running or defined by the tests: {leftovers}"
+
+
+@contextlib.contextmanager
+def defined(virsh: Virsh, domain_xml: str) -> Iterator[str]:
+    """Define ``domain_xml``; yield its name; destroy and undefine it (and its NVRAM) on exit."""
+    name = domain_name(domain_xml)
+    assert name.startswith(PREFIX), f"refusing to define {name!r}: not a test domain"
+    virsh.run_with_file(["define"], domain_xml)
+    try:
+        yield name
+    finally:
+        try:
+            if is_active(virsh, name):
+                virsh.run("destroy", name)
+        finally:
+            virsh.run("undefine", "--nvram", name)
+
+
+def wait_for_marker(log: Path, seconds: float) -> str:
+    """The serial log once a complete marker line is in it, or as it is after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    text = ""
+    while time.monotonic() < deadline:
+        if log.exists():
+            text = log.read_text(encoding="latin-1")
+            if boot_media.markers_in(text):
+                return text
+        time.sleep(POLL_SECONDS)
+    return text
+
+
+def boot(virsh: Virsh, name: str, log: Path, seconds: float) -> Run:
+    """Start ``name``, wait for a marker on its serial log, list its PCI functions, destroy it.
+
+    The log is removed first, so what is read was printed by this run. The boot media halt the
+    CPU after their marker, so a log holds at most one, whatever the waiting time.
+    """
+    log.unlink(missing_ok=True)
+    virsh.run("start", name)
+    try:
+        text = wait_for_marker(log, seconds)
+        pci = query_pci(virsh, name)
+    finally:
+        virsh.run("destroy", name)
+    return Run(boot_media.markers_in(text), pci, text)
+
+
+MediaMaker = Callable[[str, Path, str], Path]
+
+
+def bootable(domain_xml: str, directory: Path, disk: MediaMaker, cdrom: MediaMaker) -> str:
+    """``domain_xml`` made to boot here; every device keeps its kind, model and address.
+
+    Each disk's source becomes media made by ``disk`` (or ``cdrom``) in ``directory``, in the
+    disk's own format, printing ``orig-<target>``; the first serial port writes to
+    ``directory/serial.log`` (the console follows it, so the ``<console>`` copy is dropped);
+    interfaces use QEMU's user-mode network instead of host devices. The domain becomes a
+    ``qemu`` (TCG) one.
+    """
+    root = ET.fromstring(domain_xml)
+    root.set("type", "qemu")
+    devices = root.find("devices")
+    assert devices is not None
+    assert devices.find("hostdev") is None, "host devices cannot be started here"
+    for element in devices.findall("disk"):
+        source, target = element.find("source"), element.find("target")
+        assert target is not None
+        if source is None:
+            continue  # an empty CD-ROM drive
+        assert element.get("type") == "file", f"{target.get('dev')}: not a file disk"
+        driver = element.find("driver")
+        disk_format = "raw" if driver is None else driver.get("type", "raw")
+        name = f"orig-{target.get('dev')}"
+        make = cdrom if element.get("device") == "cdrom" else disk
+        source.set("file", str(make(name, directory, disk_format)))
+    serial = devices.find("serial")
+    if serial is None:
+        serial = ET.SubElement(devices, "serial")
+    serial.attrib.clear()
+    serial.set("type", "file")
+    for old in serial.findall("source"):
+        serial.remove(old)
+    source = ET.Element("source", {"path": str(directory / "serial.log")})
+    serial.insert(0, source)
+    for console in devices.findall("console"):
+        devices.remove(console)
+    for interface in devices.findall("interface"):
+        interface.set("type", "user")
+        for host_side in interface.findall("target") + interface.findall("source"):
+            interface.remove(host_side)
+    return ET.tostring(root, encoding="unicode")
+
+
+def bios_disk(name: str, directory: Path, disk_format: str) -> Path:
+    """A disk whose boot sector prints ``name``'s marker."""
+    return boot_media.bios_disk(name, directory, disk_format)
+
+
+def bios_cdrom(name: str, directory: Path, disk_format: str) -> Path:
+    """A CD-ROM whose El Torito boot image prints ``name``'s marker."""
+    assert disk_format == "raw", f"{name}: a CD-ROM image is raw, not {disk_format}"
+    return boot_media.bios_iso(name, directory)
+
+
+def efi_disk(name: str, directory: Path, disk_format: str) -> Path:
+    r"""A disk whose ``\EFI\BOOT\BOOTX64.EFI`` prints ``name``'s marker."""
+    return boot_media.efi_disk(name, directory, disk_format)
+
+
+def efi_cdrom(name: str, directory: Path, disk_format: str) -> Path:
+    """A CD-ROM whose El Torito EFI image prints ``name``'s marker."""
+    assert disk_format == "raw", f"{name}: a CD-ROM image is raw, not {disk_format}"
+    return boot_media.efi_iso(name, directory)
+
+
+def first_boot_disk(domain_xml: str) -> str:
+    """The target of the disk firmware should boot first in libvirt's dump of a domain.
+
+    The device with the lowest ``<boot order>`` if there are any, else the first disk of the
+    kind the first ``<os><boot dev>`` names (DESIGN.md section 6: libvirt's order, which is the
+    order of its dump).
+    """
+    root = ET.fromstring(domain_xml)
+    disks = root.findall("devices/disk")
+    ordered = [
+        (int(boot.get("order", "0")), disk)
+        for disk in root.findall("devices/*")
+        if (boot := disk.find("boot")) is not None
+    ]
+    if ordered:
+        first = min(ordered, key=lambda pair: pair[0])[1]
+        assert first.tag == "disk", f"the lowest boot order is a <{first.tag}>'s, not a disk's"
+    else:
+        kinds = {"hd": ("disk", "lun"), "cdrom": ("cdrom",), "fd": ("floppy",)}
+        dev = root.find("os/boot")
+        wanted = kinds["hd" if dev is None else dev.get("dev", "hd")]
+        first = next(disk for disk in disks if disk.get("device", "disk") in wanted)
+    target = first.find("target")
+    assert target is not None
+    return target.get("dev", "")
+
+
+def moved_functions(normal: list[PciFunction], rescue: list[PciFunction]) -> list[str]:
+    """Each function of the normal run not at the same place, with the same ids, in ``rescue``."""
+    problems = []
+    placed = {function.location: function for function in rescue}
+    for function in normal:
+        found = placed.get(function.location)
+        if found is None:
+            problems.append(f"{function}: nothing there in the rescue run")
+        elif found.identity != function.identity:
+            problems.append(f"{function}: the rescue run has {found} there instead")
+    return problems
+
+
+def prove(
+    virsh: Virsh,
+    domain_xml: str,
+    directory: Path,
+    rescue_media: Path,
+    properties: dict[str, str],
+    seconds: float,
+) -> None:
+    """Boot ``domain_xml``, rescue libvirt's dump of it with ``rescue_media``, boot that; check.
+
+    The normal run shows the marker of the disk the boot configuration names first; the rescue
+    run shows the rescue media's marker and no other; every PCI function of the normal run is
+    where it was, as it was, in the rescue run.
+    """
+    log = directory / "serial.log"
+    with defined(virsh, domain_xml) as name:
+        original = virsh.run("dumpxml", "--inactive", name)
+        expected = f"orig-{first_boot_disk(original)}"
+        normal = boot(virsh, name, log, seconds)
+        assert normal.markers == [expected], (
+            f"normal run: markers {normal.markers}, expected [{expected!r}]; serial log ends:\n"
+            + normal.tail()
+        )
+        assert normal.pci, "query-pci listed no PCI function in the normal run"
+        result = stable_rescue.rescue(original, properties, str(rescue_media))
+        try:
+            virsh.run_with_file(["define"], result.xml)
+        except VirshError as error:
+            pytest.fail(f"libvirt refuses the rescued domain: {error}\n{result.xml}")
+        rescued = boot(virsh, name, log, seconds)
+    assert rescued.markers == [RESCUE], (
+        f"rescue run: markers {rescued.markers}, expected [{RESCUE!r}] "
+        f"(rescue device {result.plan.target}); serial log ends:\n" + rescued.tail()
+    )
+    problems = moved_functions(normal.pci, rescued.pci)
+    if problems:
+        raise PciMoved("PCI functions moved by the rescue:\n" + "\n".join(problems))
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS, ids=[c.name for c in COMBINATIONS])
+def test_rescue_media_boots_first_and_pci_stays(
+    combination: Combination, virsh: Virsh, tmp_path: Path
+) -> None:
+    """Under SeaBIOS the rescue device boots, not the root disk, and no PCI function moves.
+
+    The golden input, made bootable, boots its own first disk; rescued with the combination's
+    bus and device it boots the rescue media; the guest-visible PCI functions of the normal run
+    are all at the same bus, slot and function, with the same ids, in the rescue run.
+    """
+    case = CASES[combination.case]
+    domain_xml = for_test(case.input_xml, f"boot-{combination.name}")
+    domain_xml = bootable(domain_xml, tmp_path, bios_disk, bios_cdrom)
+    if combination.device == "cdrom":
+        media = boot_media.bios_iso(RESCUE, tmp_path)
+    else:
+        media = boot_media.bios_disk(RESCUE, tmp_path)
+    properties = {
+        **case.props["properties"],
+        "hw_rescue_bus": combination.bus,
+        "hw_rescue_device": combination.device,
+    }
+    prove(virsh, domain_xml, tmp_path, media, properties, BIOS_BOOT_SECONDS)
+
+
+def test_new_root_port_keeps_bus_numbers_of_later_ports(virsh: Virsh, tmp_path: Path) -> None:
+    """A root port added before existing ones in slot order leaves the guest's bus numbers alone.
+
+    q35-virtio-root-ports-not-multifunction with its last root port (index 4, behind which the
+    USB controller sits) moved from 00:05.0 to 00:07.0. The firmware numbers buses depth first
+    in slot order: a new port in the first free slot, 00:05.0, would take guest bus 4 and move
+    the USB controller from guest bus 4 to 5, although libvirt's addresses (bus = controller
+    index) are all kept. Found by this test; the rescue now puts the port after 00:07.0.
+    """
+    case = CASES["q35-virtio-root-ports-not-multifunction"]
+    slot_5, slot_7 = (f"bus='0x00' slot='0x0{slot}' function='0x0'" for slot in (5, 7))
+    assert case.input_xml.count(slot_5) == 1
+    assert slot_7 not in case.input_xml
+    domain_xml = for_test(case.input_xml.replace(slot_5, slot_7), "boot-q35-port-gap")
+    domain_xml = bootable(domain_xml, tmp_path, bios_disk, bios_cdrom)
+    media = boot_media.bios_disk(RESCUE, tmp_path)
+    properties = {"hw_rescue_bus": "virtio", "hw_rescue_device": "disk"}
+    prove(virsh, domain_xml, tmp_path, media, properties, BIOS_BOOT_SECONDS)
+
+
+def test_legacy_rescue_disk_boots_in_the_root_place(virsh: Virsh, tmp_path: Path) -> None:
+    """Legacy mode: the rescue disk, at the root disk's address and name, boots; PCI stays.
+
+    legacy-pc-virtio-root has one disk, so nothing is detached: every function of the normal
+    run is still there (the rescue disk is a virtio-blk at the root's 00:04.0; the root moved to
+    a new slot, an extra function in the rescue run).
+    """
+    case = CASES["legacy-pc-virtio-root"]
+    domain_xml = for_test(case.input_xml, "boot-pc-legacy")
+    domain_xml = bootable(domain_xml, tmp_path, bios_disk, bios_cdrom)
+    media = boot_media.bios_disk(RESCUE, tmp_path)
+    prove(virsh, domain_xml, tmp_path, media, {}, BIOS_BOOT_SECONDS)
+
+
+def uefi_domain(case: GoldenCase) -> str:
+    """The golden UEFI domain with Secure Boot off and OVMF given explicitly.
+
+    The loader and NVRAM template are Debian's ``ovmf`` 4 MiB build without Secure Boot, so that
+    the unsigned EFI applications of ``boot_media`` may run.
+    """
+    root = ET.fromstring(for_test(case.input_xml, "boot-q35-uefi"))
+    os_element = root.find("os")
+    assert os_element is not None
+    assert os_element.get("firmware") == "efi", "not a UEFI domain"
+    del os_element.attrib["firmware"]
+    for old in os_element.findall("loader") + os_element.findall("nvram"):
+        os_element.remove(old)
+    loader = ET.Element("loader", {"readonly": "yes", "secure": "no", "type": "pflash"})
+    loader.text = str(OVMF_CODE)
+    nvram = ET.Element("nvram", {"template": str(OVMF_VARS)})
+    machine_type = os_element.find("type")
+    assert machine_type is not None
+    position = list(os_element).index(machine_type) + 1
+    os_element[position:position] = [loader, nvram]
+    return ET.tostring(root, encoding="unicode")
+
+
+def test_uefi_rescue_media_boots_first_and_pci_stays(virsh: Virsh, tmp_path: Path) -> None:
+    r"""Under OVMF the rescue CD-ROM (El Torito EFI image) boots, not the root disk; PCI stays.
+
+    The golden UEFI q35 domain (Secure Boot off) boots ``\EFI\BOOT\BOOTX64.EFI`` of its root
+    disk; rescued with a CD-ROM on the default bus (sata on q35) it boots the CD-ROM's; the
+    guest-visible PCI functions of the normal run are all unmoved in the rescue run.
+    """
+    missing = [str(path) for path in (OVMF_CODE, OVMF_VARS) if not path.exists()]
+    if missing:
+        reason = f"OVMF is not installed: no {', '.join(missing)} (Debian package ovmf)"
+        if libvirt_required():
+            pytest.fail(f"{reason} ({REQUIRE_VARIABLE}=1, so this is a failure)", pytrace=False)
+        pytest.skip(reason)
+    domain_xml = bootable(uefi_domain(CASES[UEFI_CASE]), tmp_path, efi_disk, efi_cdrom)
+    media = boot_media.efi_iso(RESCUE, tmp_path)
+    prove(virsh, domain_xml, tmp_path, media, {"hw_rescue_device": "cdrom"}, UEFI_BOOT_SECONDS)
+
+
+def test_combinations_cover_every_bus_and_device() -> None:
+    """The table has each bus and device of pc and q35 once, each on a golden input of its machine.
+
+    pc: virtio disk, scsi disk and cdrom, sata disk and cdrom, usb disk, ide disk and cdrom; q35
+    the same without ide, which it does not have.
+    """
+    wanted = {
+        (machine, bus, device)
+        for machine in ("pc", "q35")
+        for bus, device in BUSES_AND_DEVICES
+        if not (machine == "q35" and bus == "ide")
+    }
+    table = [(c.machine, c.bus, c.device) for c in COMBINATIONS]
+    assert sorted(table) == sorted(wanted)
+    for combination in COMBINATIONS:
+        machine = ET.fromstring(CASES[combination.case].input_xml).find("os/type")
+        assert machine is not None
+        assert machine.get("machine", "").startswith(MACHINE_TYPES[combination.machine])
