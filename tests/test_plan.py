@@ -800,3 +800,42 @@ def test_bridge_skips_a_spare_port_that_comes_first() -> None:
         ("sata", 1, None, PciAddress(bus=6, slot=1)),
     ]
     assert not any(BUS_SHIFT in warning for warning in result.warnings)
+
+
+def test_only_free_slot_before_a_bridge_warns() -> None:
+    """Rule E6 on pc: the pci-bridge of rule P3 before an existing bridge gets a warning.
+
+    pc-virtio-one-free-slot (00:10.0 its only free slot) with the balloon at 00:1f.0 replaced
+    by a pci-bridge whose 31 slots are all used: the new bridge can only go to 00:10.0, ahead of
+    the existing one in firmware order.
+    """
+    balloon = (
+        "    <memballoon model='virtio'>\n"
+        "      <address type='pci' domain='0x0000' bus='0x00' slot='0x1f' function='0x0'/>\n"
+        "    </memballoon>\n"
+    )
+    bridge = (
+        "    <controller type='pci' index='1' model='pci-bridge'>\n"
+        "      <model name='pci-bridge'/>\n"
+        "      <target chassisNr='1'/>\n"
+        "      <address type='pci' domain='0x0000' bus='0x00' slot='0x1f' function='0x0'/>\n"
+        "    </controller>\n"
+    )
+    rngs = "".join(
+        "    <rng model='virtio'>\n      <backend model='random'>/dev/urandom</backend>\n"
+        f"      <address type='pci' domain='0x0000' bus='0x01' slot='{slot:#04x}'"
+        " function='0x0'/>\n    </rng>\n"
+        for slot in range(1, 32)
+    )
+    result = plan(
+        "pc-virtio-one-free-slot", {"hw_rescue_bus": "virtio"}, edits=((balloon, bridge + rngs),)
+    )
+    assert controller_summary(result.controllers_added) == [
+        ("pci", 2, "pci-bridge", PciAddress(bus=0, slot=0x10))
+    ]
+    assert result.address == PciAddress(bus=2, slot=1)
+    assert [warning for warning in result.warnings if BUS_SHIFT in warning] == [
+        "the new pci-bridge at 00:10.0 comes before existing PCI bridges in firmware order: "
+        "during the rescue the guest sees the buses behind them one number higher "
+        "(libvirt's addresses do not change)"
+    ]
