@@ -54,6 +54,7 @@ class Refusal(NamedTuple):
     target: str
     source: str  # "file" or "block"
     error: str  # a regular expression for libvirt's message
+    driver_type: str = "raw"  # the case's source_format where that is what libvirt refuses
 
 
 CASES = golden_cases()
@@ -61,7 +62,9 @@ RESCUES = [case for case in CASES if case.is_rescue and case.expected_xml_path.e
 # libvirt's dumps of rescued domains, and the golden case whose input was rescued.
 DUMPS = [case for case in CASES if not case.is_rescue and "original" in case.props]
 # The golden errors that claim "libvirt would refuse this too".
-REFUSED_CODES = frozenset({"bus-full", "unsupported-device-for-bus", "bus-unavailable"})
+REFUSED_CODES = frozenset(
+    {"bus-full", "unsupported-device-for-bus", "bus-unavailable", "unsupported-source-format"}
+)
 REFUSED = [
     case
     for case in CASES
@@ -80,6 +83,15 @@ REFUSALS = {
     "q35-ide-refused": Refusal("hda", "file", r"IDE controllers are unsupported"),
     "q35-virtio-cdrom-refused": Refusal("vdb", "file", r"does not support ejectable media"),
     # libvirt 9.0 tries to add a pci-bridge with nowhere to plug it and fails on that.
+    "error-unknown-source-format": Refusal(
+        "sda", "file", r"unknown driver format value 'vhdx'", driver_type="vhdx"
+    ),
+    "error-luks-source-format": Refusal(
+        "vdb", "file", r"unknown driver format value 'luks'", driver_type="luks"
+    ),
+    "pc-lun-qcow2-refused": Refusal(
+        "sdb", "block", r"disk device 'lun' must use 'raw' format", driver_type="qcow2"
+    ),
     "pc-virtio-pci-full": Refusal(
         "vdp", "file", r"No more available PCI slots|index must be larger than bus"
     ),
@@ -331,14 +343,14 @@ def test_libvirt_unrescue_of_its_dump(case: GoldenCase, virsh: Virsh) -> None:
 def unaddressed_disk(case: GoldenCase, refusal: Refusal) -> str:
     """The disk the case asks for, without an address, as a ``<disk>`` element."""
     properties = case.props["properties"]
-    device, bus = properties["hw_rescue_device"], properties["hw_rescue_bus"]
+    device, bus = properties.get("hw_rescue_device", "disk"), properties["hw_rescue_bus"]
     if refusal.source == "block":
         opening, source = "type='block'", "<source dev='/dev/sr-rescue'/>"
     else:
         opening, source = "type='file'", f"<source file='{case.props['source']}'/>"
     return (
         f"    <disk {opening} device='{device}'>\n"
-        "      <driver name='qemu' type='raw'/>\n"
+        f"      <driver name='qemu' type='{refusal.driver_type}'/>\n"
         f"      {source}\n"
         f"      <target dev='{refusal.target}' bus='{bus}'/>\n"
         "    </disk>\n"

@@ -382,7 +382,7 @@ FORMATS = [
     pytest.param("/srv/rescue.img", "raw", "raw", id="given-raw"),
     pytest.param("/srv/rescue.img", "qcow2", "qcow2", id="given-qcow2"),
     pytest.param("/srv/rescue.img", "vmdk", "vmdk", id="given-vmdk"),
-    pytest.param("/srv/rescue.img", "luks", "luks", id="given-luks"),
+    pytest.param("/srv/rescue.img", "dmg", "dmg", id="given-dmg"),
 ]
 
 
@@ -425,7 +425,7 @@ def test_resolve_format_required(source: str, display: str) -> None:
     )
 
 
-KNOWN = "raw, qcow2, qcow, qed, vmdk, vdi, vpc, bochs, cloop, dmg, luks"
+KNOWN = "raw, qcow2, qcow, qed, vmdk, vdi, vpc, bochs, cloop, dmg"
 
 
 UNSUPPORTED_FORMATS = ["iso", "RAW", "", "auto", "qcow3", "vhdx", "parallels"]

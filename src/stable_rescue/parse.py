@@ -208,15 +208,17 @@ def parse_domain(document: Document) -> Domain:
 
 
 def find_record(root: etree._Element) -> etree._Element | None:
-    """The rescue record in ``<metadata>``, of any version, if the domain has one."""
-    metadata = root.find("metadata")
-    if metadata is None:
-        return None
-    for child in metadata:
-        if isinstance(child.tag, str) and etree.QName(child).namespace is not None:
-            namespace = etree.QName(child).namespace or ""
-            if namespace.startswith(RECORD_NAMESPACE_PREFIX):
-                return child
+    """The rescue record in ``<metadata>``, of any version, if the domain has one.
+
+    libvirt reads only the first ``<metadata>``; a record in any of them counts here, so that a
+    second one is never rescued over or left behind by unrescue.
+    """
+    for metadata in root.findall("metadata"):
+        for child in metadata:
+            if isinstance(child.tag, str) and etree.QName(child).namespace is not None:
+                namespace = etree.QName(child).namespace or ""
+                if namespace.startswith(RECORD_NAMESPACE_PREFIX):
+                    return child
     return None
 
 

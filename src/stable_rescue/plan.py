@@ -20,6 +20,7 @@ from stable_rescue.errors import (
     UnsupportedRescueBus,
     UnsupportedScsiModel,
     UnsupportedSourceForDevice,
+    UnsupportedSourceFormat,
 )
 from stable_rescue.legacy import detached_disks, domain_during_rescue, find_root
 from stable_rescue.machine import bus_absence_reason, default_cdrom_bus
@@ -241,6 +242,12 @@ def check_device_on_bus(domain: Domain, request: RescueRequest, bus: Bus) -> Non
             bus=bus.value,
         )
     if device is DeviceType.LUN:
+        if request.source_format != "raw":
+            # libvirt: "disk device 'lun' must use 'raw' format" (SCSI commands pass through).
+            raise UnsupportedSourceFormat(
+                f"source format '{request.source_format}' for device 'lun'; expected 'raw'",
+                source_format=request.source_format,
+            )
         if bus is not Bus.SCSI:
             raise UnsupportedDeviceForBus(
                 f"device 'lun' on bus '{bus.value}'; expected bus 'scsi'",

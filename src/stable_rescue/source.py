@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, unquote
 from stable_rescue.errors import InvalidSource, SourceFormatRequired, UnsupportedSourceFormat
 from stable_rescue.model import NetworkHost, RescueSource, SourceType
 
-# Formats libvirt's QEMU driver takes for a disk's <driver type> (virStorageFileFormat; libvirt
-# has no 'vhdx' or 'parallels' there).
+# Formats libvirt's QEMU driver takes for a disk's <driver type>, each defined in libvirt 9.0
+# ('vhdx', 'parallels' and 'luks' are "unknown driver format value" there).
 SOURCE_FORMATS = (
     "raw",
     "qcow2",
@@ -28,7 +28,6 @@ SOURCE_FORMATS = (
     "bochs",
     "cloop",
     "dmg",
-    "luks",
 )
 
 # Suffixes that leave no doubt about the format (an ISO 9660 image is raw to QEMU).
