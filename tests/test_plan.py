@@ -771,35 +771,72 @@ def test_new_root_port_before_a_bus_when_nothing_is_after_it_warns() -> None:
     ]
 
 
+SPARE_PORT_FIRST = (
+    # q35-sata-full with its spare root port (index 4) at 00:02.0 and port 1 at 00:02.3.
+    (
+        "bus='0x00' slot='0x02' function='0x0' multifunction='on'/>",
+        "bus='0x00' slot='0x02' function='0x3'/>",
+    ),
+    (
+        "bus='0x00' slot='0x02' function='0x3'/>\n    </controller>",
+        "bus='0x00' slot='0x02' function='0x0' multifunction='on'/>\n    </controller>",
+    ),
+)
+
+
+def spare_port_first(extra_devices: str = "") -> str:
+    """q35-sata-full edited as SPARE_PORT_FIRST says, with ``extra_devices`` at the end."""
+    text = golden_input("q35-sata-full")
+    assert all(text.count(old) == 1 for old, _ in SPARE_PORT_FIRST)
+    # Both swaps in one pass, so that the second does not match the first's result.
+    (port_1, port_1_new), (port_4, port_4_new) = SPARE_PORT_FIRST
+    text = text.replace(port_1, "@@PORT1@@").replace(port_4, port_4_new)
+    text = text.replace("@@PORT1@@", port_1_new)
+    return text.replace("  </devices>", extra_devices + "  </devices>")
+
+
 def test_bridge_skips_a_spare_port_that_comes_first() -> None:
     """Rule E6: a bridge does not go behind a spare root port that comes first in slot order.
 
     Behind it, the bridge's bus would be numbered before the used ports' buses; a new root port
-    after them is used instead. q35-sata-full, edited so that the spare port (index 4) sits at
-    00:02.0 and port 1 at 00:02.3.
+    after them is used instead.
     """
-    edits = (
-        (
-            "bus='0x00' slot='0x02' function='0x0' multifunction='on'/>",
-            "bus='0x00' slot='0x02' function='0x3'/>",
-        ),
-        (
-            "bus='0x00' slot='0x02' function='0x3'/>\n    </controller>",
-            "bus='0x00' slot='0x02' function='0x0' multifunction='on'/>\n    </controller>",
-        ),
+    result = stable_rescue.plan_rescue(
+        spare_port_first(), {"hw_rescue_bus": "sata"}, IMG, source_format="raw"
     )
-    text = golden_input("q35-sata-full")
-    assert all(text.count(old) == 1 for old, _ in edits)
-    # Apply the two swaps in one pass so the second does not match the first's result.
-    swapped = text.replace(edits[0][0], "@@PORT1@@").replace(edits[1][0], edits[1][1])
-    swapped = swapped.replace("@@PORT1@@", edits[0][1])
-    result = stable_rescue.plan_rescue(swapped, {"hw_rescue_bus": "sata"}, IMG, source_format="raw")
     assert controller_summary(result.controllers_added) == [
         ("pci", 5, "pcie-root-port", PciAddress(bus=0, slot=2, function=4)),
         ("pci", 6, "pcie-to-pci-bridge", PciAddress(bus=5, slot=0)),
         ("sata", 1, None, PciAddress(bus=6, slot=1)),
     ]
     assert not any(BUS_SHIFT in warning for warning in result.warnings)
+
+
+def test_bridge_behind_a_spare_port_that_comes_first_when_pcie_root_is_full() -> None:
+    """Rule E6: with no place for a new root port, the spare port after all, and a warning.
+
+    Every free slot and function of pcie-root is filled (00:02.4 to 00:02.7 and 00:03.0 to
+    00:1e.0), so the first empty port is the only place left for the bridge.
+    """
+    fillers = [(2, function) for function in range(4, 8)] + [(slot, 0) for slot in range(3, 0x1F)]
+    extra = "".join(
+        "    <rng model='virtio'>\n      <backend model='random'>/dev/urandom</backend>\n"
+        f"      <address type='pci' domain='0x0000' bus='0x00' slot='{slot:#04x}' "
+        f"function='{function:#x}'/>\n    </rng>\n"
+        for slot, function in fillers
+    )
+    result = stable_rescue.plan_rescue(
+        spare_port_first(extra), {"hw_rescue_bus": "sata"}, IMG, source_format="raw"
+    )
+    assert controller_summary(result.controllers_added) == [
+        ("pci", 5, "pcie-to-pci-bridge", PciAddress(bus=4, slot=0)),
+        ("sata", 1, None, PciAddress(bus=5, slot=1)),
+    ]
+    assert [warning for warning in result.warnings if BUS_SHIFT in warning] == [
+        "the new pcie-to-pci-bridge at 04:00.0 comes before existing PCI bridges in firmware "
+        "order: during the rescue the guest sees the buses behind them one number higher "
+        "(libvirt's addresses do not change)"
+    ]
 
 
 def test_only_free_slot_before_a_bridge_warns() -> None:

@@ -301,17 +301,7 @@ def _place_conventional_on_pcie(domain: Domain, alias_prefix: str) -> PciPlaceme
     free = _free_conventional_slots(domain, include_root=False)
     if free:
         return PciPlacement(address=free[0])
-    empty = _empty_ports(domain)
-    keeping = [index for index in empty if _keeps_bus_numbers(domain, index, 0)]
-    if keeping:
-        port = PciPlacement(address=PciAddress(bus=keeping[0], slot=0))
-    else:
-        port = _new_root_port(domain, alias_prefix)
-        if port.warnings and empty:
-            port = PciPlacement(address=PciAddress(bus=empty[0], slot=0))
-    warnings = port.warnings
-    if not port.controllers_added and not keeping:
-        warnings = (_bus_shift_warning("pcie-to-pci-bridge", port.address),)
+    port = _port_for_bridge(domain, alias_prefix)
     index = max(
         [_next_controller_index(domain)] + [added.index + 1 for added in port.controllers_added]
     )
@@ -325,7 +315,27 @@ def _place_conventional_on_pcie(domain: Domain, alias_prefix: str) -> PciPlaceme
     return PciPlacement(
         address=PciAddress(bus=index, slot=1),
         controllers_added=(*port.controllers_added, bridge),
-        warnings=warnings,
+        warnings=port.warnings,
+    )
+
+
+def _port_for_bridge(domain: Domain, alias_prefix: str) -> PciPlacement:
+    """Slot 0 of the port a new pcie-to-pci-bridge goes behind (rule E6 in docs/policy.md)."""
+    empty = _empty_ports(domain)
+    for index in empty:
+        if _keeps_bus_numbers(domain, index, 0):
+            return PciPlacement(address=PciAddress(bus=index, slot=0))
+    try:
+        port = _new_root_port(domain, alias_prefix)
+    except BusFull:
+        if not empty:
+            raise
+        port = None
+    if port is not None and (not port.warnings or not empty):
+        return port
+    address = PciAddress(bus=empty[0], slot=0)
+    return PciPlacement(
+        address=address, warnings=(_bus_shift_warning("pcie-to-pci-bridge", address),)
     )
 
 
