@@ -217,8 +217,9 @@ DeviceKey = tuple[str, ...]
 def device_keys(domain_xml: str) -> dict[DeviceKey, ET.Element]:
     """Each device of the domain under a key that survives a define and dump.
 
-    A disk is known by its target dev, a controller by type and index, an interface by its MAC,
-    anything else by its tag and position among the devices of that tag.
+    A disk is known by its target dev, a controller by type and index (a USB one by its model
+    too: companions share an index), an interface by its MAC, anything else by its tag and
+    position among the devices of that tag.
     """
     return keyed_devices(devices(domain_xml))
 
@@ -233,6 +234,9 @@ def keyed_devices(elements: list[ET.Element]) -> dict[DeviceKey, ET.Element]:
         mac = element.find("mac")
         if tag == "disk" and target is not None:
             key: DeviceKey = (tag, target.get("dev", ""))
+        elif tag == "controller" and element.get("type") == "usb":
+            # ich9-ehci1 and its ich9-uhci companions share one index.
+            key = (tag, "usb", element.get("index", ""), element.get("model", ""))
         elif tag == "controller":
             key = (tag, element.get("type", ""), element.get("index", ""))
         elif tag == "interface" and mac is not None:
