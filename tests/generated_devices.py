@@ -1,0 +1,116 @@
+"""The machines, buses and devices of generated domains, and their XML fragments.
+
+Plain values and formatting only: what to draw lives in ``tests/generated_pci.py`` and
+``tests/domain_builder.py``.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+PC = "pc"
+Q35 = "q35"
+FAMILIES = (PC, Q35)
+MACHINES = {PC: "pc-i440fx-7.2", Q35: "pc-q35-7.2"}
+BUSES = ("virtio", "scsi", "sata", "ide", "usb", "fdc")
+# SCSI controller models qemu-system-x86_64 7.2 has, by their libvirt names.
+SCSI_MODELS = (
+    "virtio-scsi",
+    "lsilogic",
+    "lsisas1068",
+    "lsisas1078",
+    "vmpvscsi",
+    "am53c974",
+    "dc390",
+)
+
+
+Line = tuple[int, str]  # (depth below the element's own line, text)
+Pci = tuple[int, int, int]  # (bus, slot, function) in PCI domain 0
+
+
+def pci_address(address: Pci, multifunction: bool = False) -> str:
+    """An ``<address type='pci'>`` as libvirt formats it."""
+    bus, slot, function = address
+    extra = " multifunction='on'" if multifunction else ""
+    return (
+        f"<address type='pci' domain='0x0000' bus='{bus:#04x}' slot='{slot:#04x}' "
+        f"function='{function:#x}'{extra}/>"
+    )
+
+
+def drive_address(controller: int, bus: int, target: int, unit: int) -> str:
+    """An ``<address type='drive'>``."""
+    return (
+        f"<address type='drive' controller='{controller}' bus='{bus}' target='{target}' "
+        f"unit='{unit}'/>"
+    )
+
+
+def usb_address(bus: int, port: tuple[int, ...]) -> str:
+    """An ``<address type='usb'>``, the port dotted through hubs."""
+    return f"<address type='usb' bus='{bus}' port='{'.'.join(str(p) for p in port)}'/>"
+
+
+def suffix(index: int) -> str:
+    """Bijective base 26: 0 -> a, 25 -> z, 26 -> aa."""
+    letters = ""
+    number = index + 1
+    while number:
+        number, remainder = divmod(number - 1, 26)
+        letters = chr(ord("a") + remainder) + letters
+    return letters
+
+
+PREFIX = {"virtio": "vd", "ide": "hd", "scsi": "sd", "sata": "sd", "usb": "sd", "fdc": "fd"}
+
+
+# --- devices -----------------------------------------------------------------------------------
+
+
+@attrs.define
+class Dev:
+    """One child of ``<devices>`` under construction; ``boot`` goes before ``tail``."""
+
+    tag: str
+    open: str
+    body: list[Line] = attrs.Factory(list)
+    tail: list[Line] = attrs.Factory(list)
+    bootable: bool = False
+    boot: int | None = None
+
+    def lines(self) -> list[Line]:
+        """The element's lines, depth 0 being its own."""
+        if self.open.endswith("/>"):
+            return [(0, self.open)]
+        boot = [(1, f"<boot order='{self.boot}'/>")] if self.boot is not None else []
+        return [(0, self.open), *self.body, *boot, *self.tail, (0, f"</{self.tag}>")]
+
+
+@attrs.define
+class DiskDev:
+    """A disk: bus, device type and source now; its name once every disk is placed."""
+
+    bus: str
+    device: str
+    source_lines: list[Line]
+    opening: str
+    address: str
+    derived_index: int | None
+    name_style: str
+    wanted_index: int
+    dev: Dev | None = None
+    target: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class DiskSpec:
+    """What ``disks()`` draws: one disk before it is placed in a domain."""
+
+    bus: str
+    device: str
+    source_type: str
+    name_style: str  # "derived": the name libvirt would give its address; "random": any free one
+    wanted_index: int
+    dense: bool  # take the first free unit (as libvirt would) rather than any free one
+    empty_cdrom: bool = False
