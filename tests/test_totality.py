@@ -33,6 +33,15 @@ RESCUED = [
     if case.is_rescue and case.expected_xml_path.exists()
 ]
 RECORD = "{http://stable-rescue.org/xmlns/rescue/1}rescue"
+_RESCUED_PC = next(
+    case.expected_xml_path.read_text(encoding="utf-8")
+    for case in golden_cases()
+    if case.name == "pc-virtio-disk"
+)
+RESCUED_WITHOUT_DEVICES = (
+    _RESCUED_PC[: _RESCUED_PC.index("  <devices>")]
+    + _RESCUED_PC[_RESCUED_PC.index("</devices>\n") + len("</devices>\n") :]
+)
 BUSES = ["virtio", "scsi", "sata", "ide", "usb", "fdc", "nvme", "USB", ""]
 DEVICES = ["disk", "cdrom", "floppy", "lun", "tape"]
 SOURCES = [
@@ -116,6 +125,10 @@ def test_arbitrary_bytes_give_a_rescue_error(data: bytes | str) -> None:
         stable_rescue.unrescue(data)
 
 
+@example(
+    # Found by the shared mutations: boot orders in the record, no <devices> left to hold them.
+    xml=RESCUED_WITHOUT_DEVICES,
+)
 @given(xml=mutated_inputs(RESCUED))
 def test_any_mutation_of_a_rescued_domain_unrescues_or_refuses(xml: str) -> None:
     """Unrescue of a damaged rescued domain: a domain without a record, or a RescueError.

@@ -588,7 +588,8 @@ def _restore_boot(
     devices = root.find("devices")
     if not record.boot:
         return
-    assert devices is not None
+    if devices is None:
+        raise InvalidRescueRecord("rescue record restores boot orders; the domain has no <devices>")
     elements = [child for child in _element_children(devices) if child not in added]
     by_key = dict(zip(device_keys(elements), elements, strict=True))
     for boot in record.boot:
