@@ -56,6 +56,7 @@ SOURCES = [
 _PC = next(case.input_xml for case in golden_cases() if case.name == "pc-virtio-disk")
 _FIRST_DISK = _PC[_PC.index("<disk") : _PC.index("</disk>") + len("</disk>")]
 EMPTIED_DISK = _PC.replace(_FIRST_DISK, "<disk/>")
+TEXT_AFTER_TYPE = _PC.replace("hvm</type>", "hvm</type>/type>")
 
 
 def mutated_inputs(inputs: list[str] = INPUTS) -> st.SearchStrategy[str]:
@@ -71,6 +72,15 @@ def mutated_inputs(inputs: list[str] = INPUTS) -> st.SearchStrategy[str]:
     source=SOURCES[1],
     source_format=None,
     allow_unaddressed=True,
+)
+@example(
+    # Found by a 5,000-example run: text after <type> put the restored <boot> on its wrong side.
+    xml=TEXT_AFTER_TYPE,
+    bus=None,
+    device=None,
+    source=SOURCES[0],
+    source_format=None,
+    allow_unaddressed=False,
 )
 @given(
     xml=mutated_inputs(),

@@ -178,6 +178,8 @@ def parse_domain(document: Document) -> Domain:
     devices_element = root.find("devices")
     if devices_element is None:
         raise InvalidDomain("domain has no <devices>; expected them as virsh dumpxml prints them")
+    for container in (root, os_element, devices_element):
+        _check_no_text(container)
     devices: list[Device] = []
     disks: list[Disk] = []
     controllers: list[Controller] = []
@@ -205,6 +207,24 @@ def parse_domain(document: Document) -> Domain:
         interfaces=tuple(device for device in devices if device.tag == "interface"),
         rescued=find_record(root) is not None,
     )
+
+
+def _check_no_text(container: etree._Element | None) -> None:
+    """Refuse character data between the children of ``container``, as libvirt's schema does.
+
+    The rescue inserts and removes children there; text among them has no place to go back to.
+    """
+    if container is None:
+        return
+    texts = [container.text, *(child.tail for child in container)]
+    for text in texts:
+        if text is not None and text.strip():
+            shown = text.strip()[:20]
+            raise InvalidDomain(
+                f"text '{shown}' among the children of <{container.tag}>; "
+                "expected only elements there, as libvirt's schema allows",
+                xpath=_path(container),
+            )
 
 
 def find_record(root: etree._Element) -> etree._Element | None:
