@@ -672,6 +672,7 @@ def _restore_offset(
     keys: dict[etree._Element, str],
     chunk: RemovedChunk,
 ) -> int:
+    """Where ``chunk`` goes back: after its anchor and the comments that followed it."""
     if chunk.after is None:
         anchor = None
         offset = writer.span(parent).start_tag_end
