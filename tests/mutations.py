@@ -6,6 +6,8 @@ and rescued domains).
 
 from __future__ import annotations
 
+import copy
+
 from hypothesis import strategies as st
 from lxml import etree
 
@@ -42,7 +44,7 @@ def mutated(draw: st.DrawFn, documents: st.SearchStrategy[str]) -> str:
                 for child in list(element):
                     element.remove(child)
             elif action == "duplicate":
-                parent.append(etree.fromstring(etree.tostring(element)))
+                parent.append(copy.deepcopy(element))  # its tail may hold text: no re-parse
             elif action == "move":
                 inside = set(element.iter())
                 others = [node for node in elements if node not in inside]
