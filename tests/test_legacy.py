@@ -161,3 +161,22 @@ def test_detached_disk_anchor_lost_after_reformat_goes_among_disks() -> None:
 
     assert disks(restored) == disks(original)
     assert restored.index("disk.config'") < restored.index("6a3e-uuid/disk'")
+
+
+def test_detached_disks_with_no_devices_left_is_a_damaged_record() -> None:
+    """A record that would put disks back into a domain with no <devices>: refused (rule N1).
+
+    Dropping them silently would lose the guest's disks.
+    """
+    rescued = stable_rescue.rescue(golden_input(NOVA), {}, IMG, source_format="raw").xml
+    damaged = (
+        rescued[: rescued.index("  <devices>")] + rescued[rescued.index("</devices>\n") + 11 :]
+    )
+    for alias in ("ua-stable-rescue-disk", "ua-stable-rescue-root"):
+        damaged = damaged.replace(f"      <stable-rescue:added alias='{alias}'/>\n", "")
+    assert "<devices>" not in damaged
+    assert "stable-rescue:added" not in damaged
+    with pytest.raises(stable_rescue.RescueError) as caught:
+        stable_rescue.unrescue(damaged)
+    assert caught.value.code == "invalid-rescue-record"
+    assert "detached disks" in caught.value.message

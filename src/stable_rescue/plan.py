@@ -129,7 +129,6 @@ def _plan_legacy(domain: Domain, request: RescueRequest) -> Plan:
         boot_order=boot.order_during_rescue(root.device),
         alias=MOVED_ROOT_ALIAS,
     )
-    # The root is rewritten whole, and comes back whole from the record, as detached disks do.
     if detached:
         names = ", ".join(disk.target for disk in detached)
         warnings += (
@@ -148,6 +147,7 @@ def _plan_legacy(domain: Domain, request: RescueRequest) -> Plan:
         readonly=False,
         alias=RESCUE_ALIAS,
         controllers_added=placement.controllers_added,
+        # The root's order is written into its rewritten copy; the record keeps the original.
         boot_changes=tuple(c for c in boot.changes if c.key != root.device.key),
         os_boot_removed=boot.os_boot_removed,
         root_moved=moved,

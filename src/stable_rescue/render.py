@@ -257,13 +257,13 @@ def _replace_disks(
         + _moved_root_text(document, root_disk, moved)
     )
     writer.insert_before(first_disk, text, indent)
-    doomed = {moved.xpath} | {disk.xpath for disk in plan.detached}
+    doomed = {root_disk} | {document.find(disk.xpath) for disk in plan.detached}
     elements = _element_children(devices)
     return _remove_children(
         writer,
         devices,
         dict(zip(elements, device_keys(elements), strict=True)),
-        lambda element: document.root.getroottree().getpath(element) in doomed,
+        lambda element: element in doomed,
     )
 
 
@@ -631,6 +631,10 @@ def _restore_devices(
 ) -> None:
     devices = root.find("devices")
     if devices is None:
+        if any(chunk.parent == "devices" for chunk in record.removed):
+            raise InvalidRescueRecord(
+                "rescue record restores detached disks; the domain has no <devices>"
+            )
         return
     elements = [element for element in _element_children(devices) if element not in added]
     keys = dict(zip(elements, device_keys(elements), strict=True))
