@@ -110,15 +110,15 @@ def test_failing_rescue_keeps_existing_output(
 def test_unwritable_output_leaves_no_temporary_file(
     domain: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """When the rename into place fails (the output is a directory), the temporary file goes."""
+    """A directory as the output is refused before anything is written; nothing is left."""
     output = tmp_path / "taken"
     output.mkdir()
     assert main(["rescue", str(domain), *USB, "-o", str(output)]) == 1
     assert sorted(path.name for path in tmp_path.iterdir()) == ["domain.xml", "taken"]
     assert list(output.iterdir()) == []
     assert error_line(capsys) == (
-        f"stable-rescue: error[unwritable-output]: cannot write '{output}' (Is a directory); "
-        "expected a writable path"
+        f"stable-rescue: error[unwritable-output]: cannot write '{output}' (it is a directory); "
+        "expected a regular file, a character device or a FIFO"
     )
 
 
@@ -473,9 +473,9 @@ def test_module_entry_point(argv: list[str], code: int, domain: Path, tmp_path: 
 def test_legacy_rescue_and_unrescue_through_files(
     domain: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """No --property: legacy mode; the plan says so, and unrescue of the file gives the input."""
+    """No --property and --legacy: legacy mode; the plan says so, and unrescue gives the input."""
     rescued, plan_file = tmp_path / "rescued.xml", tmp_path / "plan.json"
-    argv = ["rescue", str(domain), "--source", SOURCE, "--source-format", "raw"]
+    argv = ["rescue", str(domain), "--legacy", "--source", SOURCE, "--source-format", "raw"]
     assert main([*argv, "-o", str(rescued), "--plan-json", str(plan_file)]) == 0
     plan = json.loads(plan_file.read_text(encoding="utf-8"))
     assert (plan["mode"], plan["target"], plan["root_moved"]["target"]) == ("legacy", "vda", "vdb")

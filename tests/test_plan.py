@@ -58,7 +58,7 @@ def plan(
     source: str = IMG,
     *,
     edits: Edits = (),
-    source_type: str | None = None,
+    source_type: stable_rescue.SourceTypeName | None = None,
     allow_unaddressed: bool = False,
 ) -> stable_rescue.Plan:
     """plan_rescue on an edited golden input; raw unless the name settles the format."""
@@ -613,7 +613,7 @@ def test_refused(
     properties: dict[str, str],
     source: str,
     edits: Edits,
-    source_type: str | None,
+    source_type: stable_rescue.SourceTypeName | None,
     code: str,
     message: str,
 ) -> None:

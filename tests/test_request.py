@@ -10,7 +10,7 @@ import pytest
 
 from stable_rescue.errors import RescueError
 from stable_rescue.model import Bus, DeviceType, Mode, RescueSource, SourceType
-from stable_rescue.request import build_request
+from stable_rescue.request import build_request, edit_distance
 
 SOURCE = "/var/lib/libvirt/images/rescue.img"
 
@@ -40,13 +40,6 @@ MODES = [
         DeviceType.FLOPPY,
         Bus.FDC,
         id="floppy-fdc",
-    ),
-    pytest.param(
-        {"HW_RESCUE_BUS": "usb", "hw_rescue_Device": "cdrom"},
-        Mode.LEGACY,
-        DeviceType.DISK,
-        None,
-        id="key-case-counts",
     ),
 ]
 
@@ -325,3 +318,205 @@ def test_format_required_without_suffix() -> None:
         f"format of source '{SOURCE}' is not given; expected --source-format "
         "(it is never probed from the content)"
     )
+
+
+MISSPELT = [
+    pytest.param({"hw_resuce_bus": "usb"}, "hw_resuce_bus", "hw_rescue_bus", id="swapped-letters"),
+    pytest.param({"HW_RESCUE_BUS": "usb"}, "HW_RESCUE_BUS", "hw_rescue_bus", id="upper-case"),
+    pytest.param({"hw_rescue_bus ": "usb"}, "hw_rescue_bus ", "hw_rescue_bus", id="trailing-space"),
+    pytest.param(
+        {" hw_rescue_device": "cdrom"}, " hw_rescue_device", "hw_rescue_device", id="lead"
+    ),
+    pytest.param({"hw-rescue-bus": "usb"}, "hw-rescue-bus", "hw_rescue_bus", id="dashes"),
+    pytest.param({"hw_rescue_devce": "cdrom"}, "hw_rescue_devce", "hw_rescue_device", id="missing"),
+    pytest.param({"hw_rescue_devices": "cdrom"}, "hw_rescue_devices", "hw_rescue_device", id="s"),
+    pytest.param({"hw_rescuebus": "usb"}, "hw_rescuebus", "hw_rescue_bus", id="no-underscore"),
+    pytest.param(
+        {"hw_rescue_bus": "usb", "hw_rescue_Device": "cdrom"},
+        "hw_rescue_Device",
+        "hw_rescue_device",
+        id="beside-a-correct-key",
+    ),
+    pytest.param({"HW_DISK_BUS": "sata"}, "HW_DISK_BUS", "hw_disk_bus", id="default-bus-case"),
+    pytest.param(
+        {"hw_scsi_model ": "lsilogic"}, "hw_scsi_model ", "hw_scsi_model", id="scsi-space"
+    ),
+]
+
+
+@pytest.mark.parametrize(("properties", "key", "meant"), MISSPELT)
+def test_misspelt_property_refused(properties: dict[str, str], key: str, meant: str) -> None:
+    """A key close to one the library reads is refused, not ignored (docs/properties.md).
+
+    Ignored, a misspelt hw_rescue_bus would silently mean legacy mode, which moves the root
+    disk; a misspelt hw_rescue_device beside a correct hw_rescue_bus would give a disk instead
+    of a cdrom.
+    """
+    with pytest.raises(RescueError) as caught:
+        build_request(properties, SOURCE, source_format="raw")
+    assert caught.value.code == "misspelt-property"
+    assert caught.value.message == (
+        f"image property {key!r} is not one this tool reads; did you mean {meant!r}?"
+    )
+    assert caught.value.context == {"property": key, "suggestion": meant}
+
+
+# Image properties Nova (nova/objects/image_meta.py, ImageMetaProps) and Glance define: none
+# is a near miss of a key this library reads, so none may be refused as a typo.
+NOVA_PROPERTIES = [
+    "hw_architecture",
+    "hw_auto_disk_config",
+    "hw_boot_menu",
+    "hw_cdrom_bus",
+    "hw_cpu_cores",
+    "hw_cpu_max_cores",
+    "hw_cpu_max_sockets",
+    "hw_cpu_max_threads",
+    "hw_cpu_policy",
+    "hw_cpu_realtime_mask",
+    "hw_cpu_sockets",
+    "hw_cpu_thread_policy",
+    "hw_cpu_threads",
+    "hw_device_id",
+    "hw_disk_bus",
+    "hw_disk_type",
+    "hw_emulation_architecture",
+    "hw_ephemeral_encryption",
+    "hw_ephemeral_encryption_format",
+    "hw_firmware_stateless",
+    "hw_firmware_type",
+    "hw_floppy_bus",
+    "hw_input_bus",
+    "hw_ipxe_boot",
+    "hw_locked_memory",
+    "hw_machine_type",
+    "hw_maxphysaddr_bits",
+    "hw_maxphysaddr_mode",
+    "hw_mem_encryption",
+    "hw_mem_page_size",
+    "hw_numa_nodes",
+    "hw_numa_cpus.0",
+    "hw_numa_mem.0",
+    "hw_pci_numa_affinity_policy",
+    "hw_pmu",
+    "hw_pointer_model",
+    "hw_qemu_guest_agent",
+    "hw_rescue_bus",
+    "hw_rescue_device",
+    "hw_rng_model",
+    "hw_serial_port_count",
+    "hw_scsi_model",
+    "hw_sound_model",
+    "hw_time_hpet",
+    "hw_tpm_model",
+    "hw_tpm_version",
+    "hw_usb_model",
+    "hw_video_model",
+    "hw_video_ram",
+    "hw_viommu_model",
+    "hw_virtio_packed_ring",
+    "hw_vif_model",
+    "hw_vif_multiqueue_enabled",
+    "hw_vm_mode",
+    "hw_watchdog_action",
+    "img_bdm_v2",
+    "img_bittorrent",
+    "img_block_device_mapping",
+    "img_cache_in_nova",
+    "img_compression_level",
+    "img_config_drive",
+    "img_hide_hypervisor_id",
+    "img_hv_requested_version",
+    "img_hv_type",
+    "img_linked_clone",
+    "img_mappings",
+    "img_owner_id",
+    "img_root_device_name",
+    "img_signature",
+    "img_signature_certificate_uuid",
+    "img_signature_hash_method",
+    "img_signature_key_type",
+    "img_use_agent",
+    "img_version",
+    "os_admin_user",
+    "os_command_line",
+    "os_distro",
+    "os_require_quiesce",
+    "os_secure_boot",
+    "os_skip_agent_inject_files_at_boot",
+    "os_skip_agent_inject_ssh",
+    "os_type",
+    "trait:CUSTOM_X",
+    "architecture",
+    "hypervisor_type",
+    "vm_mode",
+    "kernel_id",
+    "ramdisk_id",
+    "os_hash_algo",
+    "os_hash_value",
+    "os_hidden",
+    "owner_specified.openstack.md5",
+    "owner_specified.openstack.sha256",
+    "owner_specified.openstack.object",
+    "stores",
+    "direct_url",
+    "locations",
+]
+
+
+def test_real_properties_are_not_typos() -> None:
+    """No property Nova or Glance defines is taken for a misspelt key (and the mode holds)."""
+    properties = dict.fromkeys(NOVA_PROPERTIES, "x")
+    del properties["hw_rescue_bus"], properties["hw_rescue_device"]
+    for name in ("hw_cdrom_bus", "hw_disk_bus", "hw_floppy_bus", "hw_scsi_model"):
+        del properties[name]
+    assert build_request(properties, SOURCE, source_format="raw").mode is Mode.LEGACY
+
+
+MODE_REASONS = [
+    pytest.param({"hw_rescue_bus": "usb"}, "the image sets hw_rescue_bus", id="bus"),
+    pytest.param({"hw_rescue_device": "cdrom"}, "the image sets hw_rescue_device", id="device"),
+    pytest.param(
+        {"hw_rescue_device": "cdrom", "hw_rescue_bus": "sata"},
+        "the image sets hw_rescue_bus and hw_rescue_device",
+        id="both",
+    ),
+    pytest.param(
+        {"hw_disk_bus": "virtio"},
+        "the image sets neither hw_rescue_bus nor hw_rescue_device (Nova's rule: either key "
+        "chooses stable mode)",
+        id="neither",
+    ),
+]
+
+
+@pytest.mark.parametrize(("properties", "reason"), MODE_REASONS)
+def test_mode_reason(properties: dict[str, str], reason: str) -> None:
+    """The request (and so the plan) says why it chose its mode."""
+    assert build_request(properties, SOURCE, source_format="raw").mode_reason == reason
+
+
+def test_property_name_not_a_string() -> None:
+    """A property name that is not a string is invalid-properties, never a TypeError."""
+    with pytest.raises(RescueError) as caught:
+        build_request({1: "usb"}, SOURCE, source_format="raw")  # type: ignore[dict-item]
+    assert caught.value.code == "invalid-properties"
+    assert caught.value.message == "property name 1 is a int; expected a string"
+
+
+EDIT_DISTANCES = [
+    ("hw_rescue_bus", "hw_rescue_bus", 0),
+    ("hw_resuce_bus", "hw_rescue_bus", 1),
+    ("hw_rescue_bu", "hw_rescue_bus", 1),
+    ("hw-rescue-bus", "hw_rescue_bus", 2),
+    ("abc", "ca", 3),
+    ("", "abc", 3),
+    ("hw_disk_bus", "hw_rescue_bus", 5),
+]
+
+
+@pytest.mark.parametrize(("a", "b", "distance"), EDIT_DISTANCES, ids=lambda v: str(v))
+def test_edit_distance(a: str, b: str, distance: int) -> None:
+    """Insertions, deletions, substitutions and neighbour swaps each count one."""
+    assert edit_distance(a, b) == distance
+    assert edit_distance(b, a) == distance

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 import attrs
 
 from stable_rescue.errors import RescueError
-from stable_rescue.model import Plan, RescueSource
-from stable_rescue.parse import Document, parse_domain, read_document
+from stable_rescue.model import PathLike, Plan, RescueSource
+from stable_rescue.parse import Document, find_record, parse_domain, read_document
 from stable_rescue.plan import plan_rescue as _plan
 from stable_rescue.render import render_rescue, render_unrescue
 from stable_rescue.request import build_request
+
+# The values ``source_type`` takes: ``SourceType``'s, overriding the guess from ``source``.
+SourceTypeName = Literal["file", "block", "network"]
+# A path or URI as ``--source`` reads it (any ``os.PathLike`` too), or a ``RescueSource``.
+Source = str | PathLike | RescueSource
 
 
 @attrs.frozen(kw_only=True)
@@ -25,10 +31,10 @@ class RescueResult:
 def plan_rescue(
     domain_xml: str | bytes,
     properties: Mapping[str, str],
-    source: str | RescueSource,
+    source: Source,
     *,
     source_format: str | None = None,
-    source_type: str | None = None,
+    source_type: SourceTypeName | None = None,
     allow_unaddressed: bool = False,
     kernel: str | None = None,
     initrd: str | None = None,
@@ -55,10 +61,10 @@ def plan_rescue(
 def rescue(
     domain_xml: str | bytes,
     properties: Mapping[str, str],
-    source: str | RescueSource,
+    source: Source,
     *,
     source_format: str | None = None,
-    source_type: str | None = None,
+    source_type: SourceTypeName | None = None,
     allow_unaddressed: bool = False,
     kernel: str | None = None,
     initrd: str | None = None,
@@ -92,13 +98,21 @@ def unrescue(rescued_xml: str | bytes) -> str:
     return render_unrescue(read_document(rescued_xml))
 
 
+def is_rescued(xml: str | bytes) -> bool:
+    """Whether ``xml`` carries a rescue record, so that ``unrescue`` applies to it.
+
+    Raises ``InvalidDomainXML`` for input that is not a domain document.
+    """
+    return find_record(read_document(xml).root) is not None
+
+
 def _plan_document(
     domain_xml: str | bytes,
     properties: Mapping[str, str],
-    source: str | RescueSource,
+    source: Source,
     *,
     source_format: str | None,
-    source_type: str | None,
+    source_type: SourceTypeName | None,
     allow_unaddressed: bool,
     kernel: str | None,
     initrd: str | None,
@@ -119,4 +133,13 @@ def _plan_document(
     return _plan(domain, request), document
 
 
-__all__ = ["RescueError", "RescueResult", "plan_rescue", "rescue", "unrescue"]
+__all__ = [
+    "RescueError",
+    "RescueResult",
+    "Source",
+    "SourceTypeName",
+    "is_rescued",
+    "plan_rescue",
+    "rescue",
+    "unrescue",
+]

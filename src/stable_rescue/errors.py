@@ -27,10 +27,16 @@ class RescueError(Exception):
 
 
 def _plain(context: dict[str, object]) -> dict[str, object]:
-    return {
-        key: value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
-        for key, value in context.items()
-    }
+    return {key: _plain_value(value) for key, value in context.items()}
+
+
+def _plain_value(value: object) -> object:
+    """``value`` as JSON can carry it: lists stay lists, anything else unknown is its text."""
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain_value(item) for item in value]
+    return str(value)
 
 
 class InvalidDomainXML(RescueError, ValueError):
@@ -61,6 +67,12 @@ class InvalidProperties(RescueError, ValueError):
     """The image properties are not a mapping of names to strings."""
 
     code = "invalid-properties"
+
+
+class MisspeltProperty(RescueError, ValueError):
+    """A property name close to one the library reads: a typo that would silently change mode."""
+
+    code = "misspelt-property"
 
 
 class UnsupportedRescueBus(RescueError, ValueError):
@@ -141,6 +153,24 @@ class NoRootDisk(RescueError):
     code = "no-root-disk"
 
 
+class LegacyNotRequested(RescueError):
+    """The CLI was asked for a rescue that would be legacy mode, without ``--legacy``."""
+
+    code = "legacy-not-requested"
+
+
+class ModeConflict(RescueError):
+    """``--legacy`` was given, but the image properties ask for stable mode."""
+
+    code = "mode-conflict"
+
+
+class StrictWarnings(RescueError):
+    """``--strict`` and the command had warnings: nothing was written."""
+
+    code = "strict-warnings"
+
+
 class AlreadyRescued(RescueError):
     """The domain already carries a rescue record."""
 
@@ -165,6 +195,12 @@ class InvalidImageJSON(RescueError, ValueError):
     code = "invalid-image-json"
 
 
+class InvalidPlan(RescueError, ValueError):
+    """A plan given as data (``plan_from_dict``) is not one ``plan_to_dict`` could have made."""
+
+    code = "invalid-plan"
+
+
 class UnreadableInput(RescueError, OSError):
     """An input file named on the command line cannot be read."""
 
@@ -183,6 +219,7 @@ ALL_ERRORS: tuple[type[RescueError], ...] = (
     UnsupportedHypervisor,
     UnsupportedMachine,
     InvalidProperties,
+    MisspeltProperty,
     UnsupportedRescueBus,
     UnsupportedRescueDevice,
     UnsupportedScsiModel,
@@ -196,10 +233,14 @@ ALL_ERRORS: tuple[type[RescueError], ...] = (
     UnsupportedSourceForDevice,
     InvalidBootOptions,
     NoRootDisk,
+    LegacyNotRequested,
+    ModeConflict,
+    StrictWarnings,
     AlreadyRescued,
     NotRescued,
     InvalidRescueRecord,
     InvalidImageJSON,
+    InvalidPlan,
     UnreadableInput,
     UnwritableOutput,
 )

@@ -6,6 +6,7 @@ Enum values are the XML strings themselves, so there is no mapping table to drif
 from __future__ import annotations
 
 import enum
+from typing import Protocol, runtime_checkable
 
 import attrs
 
@@ -196,6 +197,15 @@ class Domain:
     os_boot_devs: tuple[str, ...]
     interfaces: tuple[Device, ...]
     rescued: bool = False
+    # What shows the XML is a live dump (``parse.live_state_signs``); empty for a config dump.
+    live_signs: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class PathLike(Protocol):
+    """What ``os.PathLike[str]`` is (``pathlib.Path``), without importing ``os`` into the core."""
+
+    def __fspath__(self) -> str: ...
 
 
 # --- the request -------------------------------------------------------------------------------
@@ -215,6 +225,8 @@ class RescueSource:
 
     For a network disk, ``protocol`` and ``name`` are libvirt's ``<source protocol name>``;
     ``auth_username`` and ``secret_uuid`` become ``<auth>`` (a Ceph secret for ``rbd``).
+    ``snapshot`` names an RBD snapshot of the image (``<source><snapshot name>``); ``hosts`` may
+    then be empty, and libvirt leaves the monitors to the host's Ceph configuration.
     """
 
     type: SourceType
@@ -225,13 +237,24 @@ class RescueSource:
     auth_username: str | None = None
     secret_uuid: str | None = None
     secret_type: str | None = None
+    snapshot: str | None = None
 
     @property
     def display(self) -> str:
-        """A short description for messages."""
+        """A short description for messages (an RBD snapshot as ``rbd:POOL/IMAGE@SNAP``)."""
         if self.type is SourceType.NETWORK:
-            return f"{self.protocol}:{self.name}"
+            snapshot = f"@{self.snapshot}" if self.snapshot is not None else ""
+            return f"{self.protocol}:{self.name}{snapshot}"
         return self.path
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the media can only be read, whatever the device: an RBD snapshot.
+
+        Ceph snapshots are immutable, and QEMU opens an rbd node with a snapshot read-only
+        (block/rbd.c), so the disk needs ``<readonly/>`` for QEMU to start.
+        """
+        return self.snapshot is not None
 
 
 @attrs.frozen(kw_only=True)
@@ -239,6 +262,8 @@ class RescueRequest:
     """What the caller asked for, before any domain-specific default is applied."""
 
     mode: Mode
+    # Why this mode: which rescue keys the image sets (Nova's rule), for the plan.
+    mode_reason: str
     device_type: DeviceType
     bus: Bus | None
     image_properties: tuple[tuple[str, str], ...]
@@ -308,6 +333,7 @@ class Plan:
     """Everything the rescue changes, as plain data. ``render`` applies it; JSON shows it."""
 
     mode: Mode
+    mode_reason: str
     target: str
     bus: Bus
     device_type: DeviceType

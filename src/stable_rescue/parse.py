@@ -206,7 +206,30 @@ def parse_domain(document: Document) -> Domain:
         ),
         interfaces=tuple(device for device in devices if device.tag == "interface"),
         rescued=find_record(root) is not None,
+        live_signs=live_state_signs(root),
     )
+
+
+def live_state_signs(root: etree._Element) -> tuple[str, ...]:
+    """What marks ``root`` as a running domain's live XML rather than its persistent config.
+
+    ``virsh dumpxml`` without ``--inactive`` adds ``<domain id>``, an ``<alias>`` that libvirt
+    chose (not ``ua-``) on devices, and ``<source index>`` on disks; defining such a dump makes
+    the live configuration persistent.
+    """
+    signs = []
+    if root.get("id") is not None:
+        signs.append(f"<domain id='{root.get('id')}'>")
+    aliases = [
+        alias.get("name", "")
+        for alias in root.iterfind("devices/*/alias")
+        if not alias.get("name", "").startswith("ua-")
+    ]
+    if aliases:
+        signs.append(f"{len(aliases)} alias(es) libvirt chose, such as '{aliases[0]}'")
+    if any(True for _ in root.iterfind("devices/disk/source[@index]")):
+        signs.append("<source index>")
+    return tuple(signs)
 
 
 def _check_no_text(container: etree._Element | None) -> None:

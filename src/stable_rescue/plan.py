@@ -87,6 +87,7 @@ def _plan_stable(domain: Domain, request: RescueRequest) -> Plan:
     boot = plan_boot(domain)
     return Plan(
         mode=Mode.STABLE,
+        mode_reason=request.mode_reason,
         target=target,
         bus=bus,
         device_type=request.device_type,
@@ -99,7 +100,7 @@ def _plan_stable(domain: Domain, request: RescueRequest) -> Plan:
         controllers_added=placement.controllers_added,
         boot_changes=boot.changes,
         os_boot_removed=boot.os_boot_removed,
-        warnings=warnings + placement.warnings + _firmware_warnings(domain),
+        warnings=warnings + placement.warnings + _domain_warnings(domain),
         **_kernel_changes(domain, request),
     )
 
@@ -137,6 +138,7 @@ def _plan_legacy(domain: Domain, request: RescueRequest) -> Plan:
         )
     return Plan(
         mode=Mode.LEGACY,
+        mode_reason=request.mode_reason,
         target=root.target,
         bus=bus,
         device_type=DeviceType.DISK,
@@ -154,7 +156,7 @@ def _plan_legacy(domain: Domain, request: RescueRequest) -> Plan:
         detached=tuple(
             DetachedDisk(xpath=disk.device.xpath, key=disk.device.key) for disk in detached
         ),
-        warnings=warnings + placement.warnings + _firmware_warnings(domain),
+        warnings=warnings + placement.warnings + _domain_warnings(domain),
         **_kernel_changes(domain, request),
     )
 
@@ -170,12 +172,23 @@ def _root_bus(root: Disk) -> Bus:
         ) from None
 
 
-def _firmware_warnings(domain: Domain) -> tuple[str, ...]:
-    if not domain.firmware.secure_boot:
+def _domain_warnings(domain: Domain) -> tuple[str, ...]:
+    warnings = live_dump_warnings(domain.live_signs)
+    if domain.firmware.secure_boot:
+        warnings += (
+            "secure boot is on: the rescue media must be signed for this firmware, "
+            "or the guest falls back to its previous boot devices",
+        )
+    return warnings
+
+
+def live_dump_warnings(signs: tuple[str, ...]) -> tuple[str, ...]:
+    """The warning for input that is a running domain's live XML (``parse.live_state_signs``)."""
+    if not signs:
         return ()
     return (
-        "secure boot is on: the rescue media must be signed for this firmware, "
-        "or the guest falls back to its previous boot devices",
+        f"input looks like a live dump ({'; '.join(signs)}): defining the result makes the "
+        "running configuration persistent; dump with virsh dumpxml --inactive --security-info",
     )
 
 

@@ -12,7 +12,7 @@ from lxml import etree
 
 from stable_rescue.errors import InvalidRescueRecord
 from stable_rescue.model import Mode
-from stable_rescue.parse import RECORD_NAMESPACE
+from stable_rescue.parse import RECORD_NAMESPACE, find_record
 from stable_rescue.xmltext import escape_attribute, escape_text
 
 RECORD_VERSION = "1"
@@ -192,3 +192,31 @@ def _int(value: str | None) -> int:
     if number < 0:
         raise InvalidRescueRecord(f"rescue record number {value!r}; expected an integer >= 0")
     return number
+
+
+@attrs.frozen(kw_only=True)
+class RescueStatus:
+    """What a rescued domain's record says: the mode, and the rescue disk it added."""
+
+    mode: Mode
+    # The added disk's ``<target dev>`` and ``bus`` (``None``: the disk is no longer there).
+    target: str | None
+    bus: str | None
+
+
+def rescue_status(root: etree._Element) -> RescueStatus | None:
+    """The rescue state of the domain ``root``: ``None`` when it carries no record."""
+    element = find_record(root)
+    if element is None:
+        return None
+    record = read_record(element)
+    aliases = set(record.added_aliases)
+    for disk in root.iterfind("devices/disk"):
+        alias = disk.find("alias")
+        if alias is not None and alias.get("name") in aliases:
+            target = disk.find("target")
+            if target is not None:
+                return RescueStatus(
+                    mode=record.mode, target=target.get("dev"), bus=target.get("bus")
+                )
+    return RescueStatus(mode=record.mode, target=None, bus=None)

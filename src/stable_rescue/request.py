@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from stable_rescue.errors import (
     InvalidBootOptions,
     InvalidProperties,
+    MisspeltProperty,
     UnsupportedRescueBus,
     UnsupportedRescueDevice,
 )
-from stable_rescue.model import Bus, DeviceType, Mode, RescueRequest, RescueSource
+from stable_rescue.model import Bus, DeviceType, Mode, PathLike, RescueRequest, RescueSource
 from stable_rescue.source import parse_source, resolve_format
 
 RESCUE_BUS = "hw_rescue_bus"
@@ -30,11 +31,83 @@ KNOWN_PROPERTIES = (
     "hw_floppy_bus",
     "hw_scsi_model",
 )
+# How far a name may be from a rescue key and still be taken for a typo of it. Two edits catch
+# 'hw_resuce_bus', 'hw-rescue-bus' and 'hw_rescue_dev'; no property Nova or Glance defines is
+# that close (tests/test_request.py checks Nova's list).
+_TYPO_DISTANCE = 2
+
+
+def select_mode(properties: Mapping[str, object]) -> tuple[Mode, str]:
+    """The rescue mode ``properties`` ask for, and why, by Nova's rule (the keys' presence).
+
+    Refuses with ``MisspeltProperty`` a key that is close to a key the library reads, because
+    the mode would otherwise change silently: a misspelt ``hw_rescue_bus`` means legacy mode,
+    which moves the root disk.
+    """
+    if not isinstance(properties, Mapping):
+        raise InvalidProperties(
+            f"properties is a {type(properties).__name__}; expected a mapping of name to string"
+        )
+    for key in properties:
+        if not isinstance(key, str):
+            raise InvalidProperties(
+                f"property name {key!r} is a {type(key).__name__}; expected a string"
+            )
+        if key not in KNOWN_PROPERTIES:
+            meant = _meant(key)
+            if meant is not None:
+                raise MisspeltProperty(
+                    f"image property {key!r} is not one this tool reads; did you mean {meant!r}?",
+                    property=key,
+                    suggestion=meant,
+                )
+    given = [name for name in (RESCUE_BUS, RESCUE_DEVICE) if name in properties]
+    if given:
+        return Mode.STABLE, f"the image sets {' and '.join(given)}"
+    return Mode.LEGACY, (
+        f"the image sets neither {RESCUE_BUS} nor {RESCUE_DEVICE} (Nova's rule: either key "
+        "chooses stable mode)"
+    )
+
+
+def _meant(key: str) -> str | None:
+    """The property ``key`` is a near miss of: case or surrounding space, or a typo."""
+    folded = key.strip().lower()
+    for known in KNOWN_PROPERTIES:
+        if folded == known:
+            return known
+    for known in (RESCUE_BUS, RESCUE_DEVICE):
+        if edit_distance(folded, known) <= _TYPO_DISTANCE:
+            return known
+    return None
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Edits (insert, delete, substitute, swap two neighbours) that turn ``a`` into ``b``.
+
+    The optimal string alignment distance: a swapped pair ('resuce') is one typo, not two.
+    """
+    if abs(len(a) - len(b)) > _TYPO_DISTANCE:
+        return abs(len(a) - len(b))  # at least this far; long keys need no table
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, char_b in enumerate(b, 1):
+            current[j] = min(
+                previous[j] + 1,
+                current[j - 1] + 1,
+                previous[j - 1] + (char_a != char_b),
+            )
+            if i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[len(b)]
 
 
 def build_request(
     properties: Mapping[str, str],
-    source: str | RescueSource,
+    source: str | PathLike | RescueSource,
     *,
     source_format: str | None = None,
     source_type: str | None = None,
@@ -44,10 +117,7 @@ def build_request(
     cmdline: str | None = None,
 ) -> RescueRequest:
     """The request that ``properties`` and ``source`` describe."""
-    if not isinstance(properties, Mapping):
-        raise InvalidProperties(
-            f"properties is a {type(properties).__name__}; expected a mapping of name to string"
-        )
+    mode, mode_reason = select_mode(properties)
     relevant: dict[str, str] = {}
     for name in KNOWN_PROPERTIES:
         if name in properties:
@@ -58,7 +128,6 @@ def build_request(
                     property=name,
                 )
             relevant[name] = value
-    mode = Mode.STABLE if (RESCUE_BUS in relevant or RESCUE_DEVICE in relevant) else Mode.LEGACY
     device_type = _device_type(relevant.get(RESCUE_DEVICE, DeviceType.DISK.value))
     bus = parse_bus(relevant[RESCUE_BUS], RESCUE_BUS) if RESCUE_BUS in relevant else None
     parsed_source = parse_source(source, source_type)
@@ -69,6 +138,7 @@ def build_request(
         raise InvalidBootOptions("initrd or cmdline given without kernel; expected a kernel too")
     return RescueRequest(
         mode=mode,
+        mode_reason=mode_reason,
         device_type=device_type,
         bus=bus,
         image_properties=tuple(sorted(relevant.items())),
