@@ -64,6 +64,7 @@ from stable_rescue.model import (
     SourceType,
     UsbAddress,
 )
+from stable_rescue.serialize import plan_from_dict, plan_to_dict
 from stable_rescue.version import __version__
 
 __all__ = [
@@ -118,7 +119,9 @@ __all__ = [
     "UsbAddress",
     "__version__",
     "is_rescued",
+    "plan_from_dict",
     "plan_rescue",
+    "plan_to_dict",
     "rescue",
     "unrescue",
 ]

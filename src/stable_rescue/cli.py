@@ -20,8 +20,6 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-import attrs
-
 from stable_rescue.api import plan_rescue, rescue, unrescue
 from stable_rescue.errors import (
     InvalidImageJSON,
@@ -38,6 +36,7 @@ from stable_rescue.parse import declared_encoding, live_state_signs, read_docume
 from stable_rescue.plan import live_dump_warnings
 from stable_rescue.record import RescueStatus, rescue_status
 from stable_rescue.request import select_mode
+from stable_rescue.serialize import plan_to_dict
 from stable_rescue.source import SOURCE_FORMATS
 from stable_rescue.version import __version__
 
@@ -373,24 +372,8 @@ def _parse_property_string(text: str, path: str) -> dict[str, str]:
 
 
 def plan_json(plan: Plan) -> str:
-    """The plan as stable, sorted JSON."""
-    return (
-        json.dumps(attrs.asdict(plan, value_serializer=_serialize), indent=2, sort_keys=True) + "\n"
-    )
-
-
-def _serialize(_: object, __: object, value: object) -> object:
-    if hasattr(value, "value") and type(value).__module__ == "stable_rescue.model":
-        return value.value
-    if attrs.has(type(value)):
-        data = attrs.asdict(value, value_serializer=_serialize)  # type: ignore[arg-type]
-        return {"type": _address_type(value), **data} if "Address" in type(value).__name__ else data
-    return value
-
-
-def _address_type(address: object) -> str:
-    names = {"DriveAddress": "drive", "UsbAddress": "usb", "PciAddress": "pci", "CcwAddress": "ccw"}
-    return names.get(type(address).__name__, getattr(address, "type", ""))
+    """The plan as stable, sorted JSON: ``plan_to_dict``'s data, two-space indented."""
+    return json.dumps(plan_to_dict(plan), indent=2, sort_keys=True) + "\n"
 
 
 def _read_input(path: str) -> bytes:
