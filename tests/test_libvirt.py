@@ -56,6 +56,7 @@ class Refusal(NamedTuple):
     source: str  # "file" or "block"
     error: str  # a regular expression for libvirt's message
     driver_type: str = "raw"  # the case's source_format where that is what libvirt refuses
+    readonly: bool = False  # media that can only be read (an RBD snapshot) is <readonly/>
 
 
 CASES = golden_cases()
@@ -92,6 +93,10 @@ REFUSALS = {
     ),
     "pc-lun-qcow2-refused": Refusal(
         "sdb", "block", r"disk device 'lun' must use 'raw' format", driver_type="qcow2"
+    ),
+    # The case's source is an RBD snapshot, which needs <readonly/>; a file stands in for it.
+    "q35-sata-rbd-snapshot-disk-refused": Refusal(
+        "sdb", "file", r"readonly sata disks are not supported", readonly=True
     ),
     "pc-virtio-pci-full": Refusal(
         "vdp", "file", r"No more available PCI slots|index must be larger than bus"
@@ -371,7 +376,8 @@ def unaddressed_disk(case: GoldenCase, refusal: Refusal) -> str:
         f"      <driver name='qemu' type='{refusal.driver_type}'/>\n"
         f"      {source}\n"
         f"      <target dev='{refusal.target}' bus='{bus}'/>\n"
-        "    </disk>\n"
+        + ("      <readonly/>\n" if refusal.readonly else "")
+        + "    </disk>\n"
     )
 
 

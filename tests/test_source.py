@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 import pytest
 
 from stable_rescue.errors import RescueError
@@ -9,6 +11,9 @@ from stable_rescue.model import NetworkHost, RescueSource, SourceType
 from stable_rescue.source import parse_source, resolve_format
 
 SECRET = "2a5b08e2-2ab4-4ec1-9e3c-bd6a8c4dbe1a"
+# A Ceph cluster's FSID, as a Glance location names it.
+FSID = "b0f3b6a4-5c1e-4e0a-9a7d-3f1c2e4d5a6b"
+IMAGE_ID = "6a1b9a8e-0f0e-4f53-9a43-25b7c0a1d9e2"
 
 PARSED = [
     pytest.param(
@@ -193,13 +198,13 @@ REFUSED = [
     pytest.param(
         "http://example.org/rescue.iso",
         None,
-        "source scheme 'http'; expected rbd:// or iscsi://",
+        "source scheme 'http'; expected rbd://, iscsi:// or file://",
         id="unknown-scheme",
     ),
     pytest.param(
         "RBD://mon/pool/image",
         None,
-        "source scheme 'RBD'; expected rbd:// or iscsi://",
+        "source scheme 'RBD'; expected rbd://, iscsi:// or file://",
         id="scheme-case-sensitive",
     ),
     pytest.param(
@@ -371,6 +376,492 @@ def test_absolute_path_with_scheme_separator_is_a_file() -> None:
     )
 
 
+GLANCE_PARSED = [
+    pytest.param(
+        f"rbd://{FSID}/images/{IMAGE_ID}/snap",
+        RescueSource(
+            type=SourceType.NETWORK,
+            protocol="rbd",
+            name=f"images/{IMAGE_ID}",
+            snapshot="snap",
+        ),
+        id="glance-location",
+    ),
+    pytest.param(
+        f"rbd://cinder@{FSID}/images/{IMAGE_ID}/snap?secret={SECRET}",
+        RescueSource(
+            type=SourceType.NETWORK,
+            protocol="rbd",
+            name=f"images/{IMAGE_ID}",
+            auth_username="cinder",
+            secret_uuid=SECRET,
+            secret_type="ceph",
+            snapshot="snap",
+        ),
+        id="glance-location-user-secret",
+    ),
+    pytest.param(
+        f"rbd://{FSID.upper()}/rescue%20pool/rescue%2Bimage/snap%201",
+        RescueSource(
+            type=SourceType.NETWORK,
+            protocol="rbd",
+            name="rescue pool/rescue+image",
+            snapshot="snap 1",
+        ),
+        id="glance-location-parts-decoded-one-by-one",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), GLANCE_PARSED)
+def test_parse_glance_location(source: str, expected: RescueSource) -> None:
+    """rbd://FSID/POOL/IMAGE/SNAP (Glance's direct_url) is a snapshot with no monitor hosts.
+
+    Three path parts tell it from rbd://MON/POOL/IMAGE; libvirt then takes the monitors from
+    the host's Ceph configuration. Each part is percent-decoded on its own, as Glance encodes it.
+    """
+    assert parse_source(source) == expected
+
+
+FILE_URIS = [
+    pytest.param(
+        "file:///var/lib/libvirt/images/rescue.iso",
+        None,
+        RescueSource(type=SourceType.FILE, path="/var/lib/libvirt/images/rescue.iso"),
+        id="file-uri",
+    ),
+    pytest.param(
+        "file:///srv/with%20space%3F%23%25.iso",
+        None,
+        RescueSource(type=SourceType.FILE, path="/srv/with space?#%.iso"),
+        id="file-uri-percent-decoded",
+    ),
+    pytest.param(
+        "file:///srv/r%C3%A9scue.iso",
+        None,
+        RescueSource(type=SourceType.FILE, path="/srv/r\u00e9scue.iso"),
+        id="file-uri-utf8",
+    ),
+    pytest.param(
+        "file://localhost/srv/rescue.iso",
+        None,
+        RescueSource(type=SourceType.FILE, path="/srv/rescue.iso"),
+        id="file-uri-localhost",
+    ),
+    pytest.param(
+        "file://LocalHost/srv/rescue.iso",
+        None,
+        RescueSource(type=SourceType.FILE, path="/srv/rescue.iso"),
+        id="file-uri-localhost-any-case",
+    ),
+    pytest.param(
+        "file:///dev/mapper/rescue",
+        None,
+        RescueSource(type=SourceType.BLOCK, path="/dev/mapper/rescue"),
+        id="file-uri-under-dev-is-block",
+    ),
+    pytest.param(
+        "file:///dev/sdb",
+        "file",
+        RescueSource(type=SourceType.FILE, path="/dev/sdb"),
+        id="file-uri-override-to-file",
+    ),
+    pytest.param(
+        "file:///srv/rescue.lv",
+        "block",
+        RescueSource(type=SourceType.BLOCK, path="/srv/rescue.lv"),
+        id="file-uri-override-to-block",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "source_type", "expected"), FILE_URIS)
+def test_parse_file_uri(source: str, source_type: str | None, expected: RescueSource) -> None:
+    """file:///PATH (or file://localhost/PATH) names the percent-decoded path, read as a path."""
+    assert parse_source(source, source_type) == expected
+
+
+class BytesPath:
+    """A path object whose ``__fspath__`` gives bytes, as ``os.fspath`` allows."""
+
+    def __init__(self, path: bytes) -> None:
+        self.path = path
+
+    def __fspath__(self) -> bytes:
+        return self.path
+
+    def __repr__(self) -> str:
+        return f"BytesPath({self.path!r})"
+
+
+class IntPath:
+    """A broken path object: its ``__fspath__`` gives neither str nor bytes."""
+
+    def __fspath__(self) -> int:
+        return 42
+
+    def __repr__(self) -> str:
+        return "IntPath()"
+
+
+PATH_OBJECTS = [
+    pytest.param(
+        PurePosixPath("/srv/rescue.iso"),
+        RescueSource(type=SourceType.FILE, path="/srv/rescue.iso"),
+        id="pathlib",
+    ),
+    pytest.param(
+        PurePosixPath("/dev/sdb"),
+        RescueSource(type=SourceType.BLOCK, path="/dev/sdb"),
+        id="pathlib-under-dev-is-block",
+    ),
+    pytest.param(
+        BytesPath(b"/srv/r\xc3\xa9scue.iso"),
+        RescueSource(type=SourceType.FILE, path="/srv/r\u00e9scue.iso"),
+        id="bytes-path-object-utf8",
+    ),
+    pytest.param(
+        b"/srv/rescue.iso",
+        RescueSource(type=SourceType.FILE, path="/srv/rescue.iso"),
+        id="bytes",
+    ),
+    pytest.param(
+        BytesPath(b"rbd://mon/images/rescue"),
+        RescueSource(
+            type=SourceType.NETWORK,
+            protocol="rbd",
+            name="images/rescue",
+            hosts=(NetworkHost(name="mon", port=6789),),
+        ),
+        id="bytes-path-object-uri",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), PATH_OBJECTS)
+def test_parse_path_objects(
+    source: bytes | PurePosixPath | BytesPath, expected: RescueSource
+) -> None:
+    """Any path os.fspath takes is read as its text: a path object's str or UTF-8 bytes."""
+    assert parse_source(source) == expected
+
+
+NOT_PATHS = [
+    pytest.param(
+        BytesPath(b"/srv/\xff.iso"),
+        "source b'/srv/\\xff.iso' is not UTF-8; expected a path libvirt's XML can carry",
+        id="bytes-path-object-not-utf8",
+    ),
+    pytest.param(
+        b"/srv/\xff.iso",
+        "source b'/srv/\\xff.iso' is not UTF-8; expected a path libvirt's XML can carry",
+        id="bytes-not-utf8",
+    ),
+    pytest.param(
+        # What pathlib makes of a name that is not UTF-8 (os.fsdecode's surrogateescape).
+        PurePosixPath("/srv/\udcff.iso"),
+        "source '/srv/\\udcff.iso' holds bytes that are not UTF-8; "
+        "expected a path libvirt's XML can carry",
+        id="pathlib-lone-surrogate",
+    ),
+    pytest.param(
+        IntPath(),
+        "source IntPath() gives a int for its path; expected str or bytes",
+        id="fspath-gives-int",
+    ),
+    # Junk stays junk (these three were refused so before path objects were taken).
+    pytest.param(42, "source is 42; expected a path or URI of the rescue media", id="int"),
+    pytest.param(None, "source is None; expected a path or URI of the rescue media", id="none"),
+    pytest.param(
+        ["/srv/rescue.iso"],
+        "source is ['/srv/rescue.iso']; expected a path or URI of the rescue media",
+        id="list",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "message"), NOT_PATHS)
+def test_parse_source_refuses_what_is_no_path(source: object, message: str) -> None:
+    """A path that is not UTF-8 text, or a value that is no path, is invalid-source."""
+    with pytest.raises(RescueError) as caught:
+        parse_source(source)  # type: ignore[arg-type]
+    assert caught.value.code == "invalid-source"
+    assert caught.value.message == message
+
+
+FOREIGN = [
+    pytest.param(
+        "C:\\images\\rescue.iso",
+        None,
+        "source 'C:\\images\\rescue.iso' is a Windows path; "
+        "expected an absolute POSIX path on the host",
+        id="windows-backslashes",
+    ),
+    pytest.param(
+        "C:/images/rescue.iso",
+        None,
+        "source 'C:/images/rescue.iso' is a Windows path; "
+        "expected an absolute POSIX path on the host",
+        id="windows-slashes",
+    ),
+    pytest.param(
+        "d:rescue.iso",
+        None,
+        "source 'd:rescue.iso' is a Windows path; expected an absolute POSIX path on the host",
+        id="windows-drive-relative",
+    ),
+    pytest.param(
+        "C://images/rescue.iso",
+        None,
+        "source 'C://images/rescue.iso' is a Windows path; "
+        "expected an absolute POSIX path on the host",
+        id="windows-not-a-uri",
+    ),
+    pytest.param(
+        "C:\\rescue.iso",
+        "network",
+        "source 'C:\\rescue.iso' is a Windows path; expected an absolute POSIX path on the host",
+        id="windows-with-network-type",
+    ),
+    pytest.param(
+        "\\\\server\\share\\rescue.iso",
+        None,
+        "source '\\\\server\\share\\rescue.iso' is a Windows UNC path; "
+        "expected an absolute POSIX path on the host",
+        id="windows-unc",
+    ),
+    pytest.param(
+        "rbd:images/rescue",
+        None,
+        "source 'rbd:images/rescue' is QEMU's rbd:POOL/IMAGE syntax; "
+        "expected rbd://MON/POOL/IMAGE or rbd://FSID/POOL/IMAGE/SNAP",
+        id="qemu-rbd",
+    ),
+    pytest.param(
+        "rbd:images/rescue@snap:id=cinder:conf=/etc/ceph/ceph.conf",
+        "network",
+        "source 'rbd:images/rescue@snap:id=cinder:conf=/etc/ceph/ceph.conf' is QEMU's "
+        "rbd:POOL/IMAGE syntax; expected rbd://MON/POOL/IMAGE or rbd://FSID/POOL/IMAGE/SNAP",
+        id="qemu-rbd-options-network-type",
+    ),
+    pytest.param(
+        "nbd:192.0.2.1:10809:exportname=rescue",
+        None,
+        "source 'nbd:192.0.2.1:10809:exportname=rescue' is QEMU's nbd: syntax; "
+        "expected an absolute path on the host or an rbd:// or iscsi:// URI",
+        id="qemu-nbd",
+    ),
+    pytest.param(
+        "gluster+tcp:server/volume/rescue.iso",
+        None,
+        "source 'gluster+tcp:server/volume/rescue.iso' is QEMU's gluster+tcp: syntax; "
+        "expected an absolute path on the host or an rbd:// or iscsi:// URI",
+        id="qemu-gluster-transport",
+    ),
+    pytest.param(
+        "sheepdog:rescue",
+        "file",
+        "source 'sheepdog:rescue' is QEMU's sheepdog: syntax; "
+        "expected an absolute path on the host or an rbd:// or iscsi:// URI",
+        id="qemu-sheepdog-file-type",
+    ),
+    pytest.param(
+        'json:{"driver":"raw"}',
+        None,
+        'source \'json:{"driver":"raw"}\' is QEMU\'s json: syntax; '
+        "expected an absolute path on the host or an rbd:// or iscsi:// URI",
+        id="qemu-json",
+    ),
+    pytest.param(
+        "iscsi:192.0.2.10/iqn.2010-10.org.example:rescue/1",
+        None,
+        "source 'iscsi:192.0.2.10/iqn.2010-10.org.example:rescue/1' has no '//' after 'iscsi:'; "
+        "expected iscsi://HOST/IQN/LUN",
+        id="iscsi-without-slashes",
+    ),
+    pytest.param(
+        "file:/srv/rescue.iso",
+        None,
+        "source 'file:/srv/rescue.iso' has no '//' after 'file:'; "
+        "expected file:///PATH or an absolute path",
+        id="file-without-slashes",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "source_type", "message"), FOREIGN)
+def test_parse_source_names_foreign_syntax(
+    source: str, source_type: str | None, message: str
+) -> None:
+    """Windows and UNC paths and QEMU's PROTOCOL:REST filenames are named, not called relative."""
+    with pytest.raises(RescueError) as caught:
+        parse_source(source, source_type)
+    assert caught.value.code == "invalid-source"
+    assert caught.value.message == message
+
+
+URI_REFUSED = [
+    pytest.param(
+        f"rbd://mon1/images/{IMAGE_ID}/snap",
+        None,
+        f"rbd source 'rbd://mon1/images/{IMAGE_ID}/snap' has a snapshot but 'mon1' is not a "
+        "cluster FSID; expected rbd://FSID/POOL/IMAGE/SNAP (a Glance location) "
+        "or rbd://MON/POOL/IMAGE",
+        id="glance-form-with-monitor",
+    ),
+    pytest.param(
+        f"rbd://{FSID}:6789/images/rescue/snap",
+        None,
+        f"rbd source 'rbd://{FSID}:6789/images/rescue/snap' has a snapshot but '{FSID}:6789' is "
+        "not a cluster FSID; expected rbd://FSID/POOL/IMAGE/SNAP (a Glance location) "
+        "or rbd://MON/POOL/IMAGE",
+        id="glance-form-fsid-with-port",
+    ),
+    pytest.param(
+        f"rbd://{FSID}/images/rescue",
+        None,
+        f"rbd source 'rbd://{FSID}/images/rescue' names cluster FSID '{FSID}' where monitors "
+        "go; expected rbd://MON/POOL/IMAGE or rbd://FSID/POOL/IMAGE/SNAP (a Glance location)",
+        id="fsid-as-monitor",
+    ),
+    pytest.param(
+        f"rbd://{FSID}/images/rescue/snap/more",
+        None,
+        f"rbd source 'rbd://{FSID}/images/rescue/snap/more' has 4 path parts; "
+        "expected rbd://MON/POOL/IMAGE or rbd://FSID/POOL/IMAGE/SNAP",
+        id="four-path-parts",
+    ),
+    pytest.param(
+        f"rbd://{FSID}/images//snap",
+        None,
+        f"rbd source 'rbd://{FSID}/images//snap'; expected rbd://FSID/POOL/IMAGE/SNAP",
+        id="glance-form-empty-image",
+    ),
+    pytest.param(
+        f"rbd://{FSID}/images/rescue/",
+        None,
+        f"rbd source 'rbd://{FSID}/images/rescue/'; expected rbd://FSID/POOL/IMAGE/SNAP",
+        id="glance-form-empty-snapshot",
+    ),
+    pytest.param(
+        "rbd://mon/images%2Fother/rescue",
+        None,
+        "rbd source 'rbd://mon/images%2Fother/rescue' has an encoded '/' in a pool, image or "
+        "snapshot name; expected names without '/'",
+        id="encoded-slash-in-pool",
+    ),
+    pytest.param(
+        "rbd://mon/images/res%00cue",
+        None,
+        "source 'rbd://mon/images/res%00cue' percent-decodes to control characters; "
+        "expected plain names",
+        id="encoded-nul-in-image",
+    ),
+    pytest.param(
+        "rbd://mon/images/res%FFcue",
+        None,
+        "source 'rbd://mon/images/res%FFcue' percent-decodes to bytes that are not UTF-8; "
+        "expected UTF-8 names",
+        id="encoded-non-utf8-in-image",
+    ),
+    pytest.param(
+        "iscsi://192.0.2.10/iqn.2010-10.org.example:res%0Acue/1",
+        None,
+        "source 'iscsi://192.0.2.10/iqn.2010-10.org.example:res%0Acue/1' percent-decodes to "
+        "control characters; expected plain names",
+        id="encoded-newline-in-iqn",
+    ),
+    pytest.param(
+        "file://fileserver/srv/rescue.iso",
+        None,
+        "source 'file://fileserver/srv/rescue.iso' names host 'fileserver'; "
+        "expected a local file:///PATH",
+        id="file-uri-remote-host",
+    ),
+    pytest.param(
+        "file://",
+        None,
+        "source 'file://' has no path; expected file:///PATH",
+        id="file-uri-empty",
+    ),
+    pytest.param(
+        "file://localhost",
+        None,
+        "source 'file://localhost' has no path; expected file:///PATH",
+        id="file-uri-localhost-no-path",
+    ),
+    pytest.param(
+        "file:///srv/rescue.iso?format=raw",
+        None,
+        "source 'file:///srv/rescue.iso?format=raw' has a query or fragment; expected "
+        "file:///PATH (a '?' or '#' in a name is written %3F or %23)",
+        id="file-uri-query",
+    ),
+    pytest.param(
+        "file:///srv/rescue.iso#part",
+        None,
+        "source 'file:///srv/rescue.iso#part' has a query or fragment; expected "
+        "file:///PATH (a '?' or '#' in a name is written %3F or %23)",
+        id="file-uri-fragment",
+    ),
+    pytest.param(
+        "file:///srv/res%0Acue.iso",
+        None,
+        "source 'file:///srv/res%0Acue.iso' percent-decodes to control characters; "
+        "expected plain names",
+        id="file-uri-encoded-newline",
+    ),
+    pytest.param(
+        "file:///srv/res%FFcue.iso",
+        None,
+        "source 'file:///srv/res%FFcue.iso' percent-decodes to bytes that are not UTF-8; "
+        "expected UTF-8 names",
+        id="file-uri-encoded-non-utf8",
+    ),
+    pytest.param(
+        "file:///C:/images/rescue.iso",
+        None,
+        "source 'file:///C:/images/rescue.iso' is a Windows file URI; "
+        "expected an absolute POSIX path on the host",
+        id="file-uri-windows",
+    ),
+    pytest.param(
+        "file:///srv/rescue.iso",
+        "network",
+        "source 'file:///srv/rescue.iso' is a file:// URI; "
+        "a network source needs rbd:// or iscsi://",
+        id="file-uri-network-type",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "source_type", "message"), URI_REFUSED)
+def test_parse_uri_refused(source: str, source_type: str | None, message: str) -> None:
+    """Glance locations, file:// URIs and percent-encoded names are checked part by part."""
+    with pytest.raises(RescueError) as caught:
+        parse_source(source, source_type)
+    assert caught.value.code == "invalid-source"
+    assert caught.value.message == message
+
+
+READ_ONLY = [
+    pytest.param(f"rbd://{FSID}/images/rescue/snap", True, id="rbd-snapshot"),
+    pytest.param("rbd://mon/images/rescue", False, id="rbd-image"),
+    pytest.param("/srv/rescue.iso", False, id="file"),
+    pytest.param("/dev/sdb", False, id="block"),
+]
+
+
+@pytest.mark.parametrize(("source", "read_only"), READ_ONLY)
+def test_read_only_media(source: str, read_only: bool) -> None:
+    """An RBD snapshot can only be read (Ceph snapshots are immutable); other media can be written.
+
+    The rescue disk gets <readonly/> for it: QEMU opens an rbd snapshot read-only, and a
+    read-write disk on it would not start.
+    """
+    assert parse_source(source).read_only is read_only
+
+
 FILE = RescueSource(type=SourceType.FILE, path="/srv/rescue.img")
 
 FORMATS = [
@@ -399,12 +890,38 @@ def test_resolve_format_from_network_name() -> None:
     assert resolve_format(source, None) == "qcow2"
 
 
+SETTLED_BY_NAME = [
+    pytest.param(f"rbd://{FSID}/images/rescue.iso/snap", "raw", id="rbd-snapshot-image-name"),
+    pytest.param("file:///srv/rescue.qcow2", "qcow2", id="file-uri"),
+    pytest.param("file:///srv/rescue%2Eiso", "raw", id="file-uri-decoded-first"),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), SETTLED_BY_NAME)
+def test_resolve_format_from_image_or_decoded_path(source: str, expected: str) -> None:
+    """The name that settles the format: an RBD snapshot's image, a file:// URI's decoded path.
+
+    A snapshot's own name settles nothing (Glance calls them all 'snap').
+    """
+    assert resolve_format(parse_source(source), None) == expected
+
+
 FORMAT_REQUIRED = [
     pytest.param("/srv/rescue.img", "/srv/rescue.img", id="img"),
     pytest.param("/srv/rescue", "/srv/rescue", id="no-suffix"),
     pytest.param("/srv/rescue.qcow2.part", "/srv/rescue.qcow2.part", id="suffix-not-last"),
     pytest.param("/dev/sdb", "/dev/sdb", id="block"),
     pytest.param("rbd://mon/images/rescue-img", "rbd:images/rescue-img", id="rbd"),
+    pytest.param(
+        f"rbd://{FSID}/images/{IMAGE_ID}/snap",
+        f"rbd:images/{IMAGE_ID}@snap",
+        id="rbd-snapshot-shown-with-at",
+    ),
+    pytest.param(
+        f"rbd://{FSID}/images/rescue/snap.iso",
+        "rbd:images/rescue@snap.iso",
+        id="rbd-snapshot-name-settles-nothing",
+    ),
     pytest.param(
         "iscsi://h/iqn.2010-10.org.example:rescue/1",
         "iscsi:iqn.2010-10.org.example:rescue/1",

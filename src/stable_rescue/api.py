@@ -8,16 +8,18 @@ from typing import Literal
 import attrs
 
 from stable_rescue.errors import RescueError
-from stable_rescue.model import PathLike, Plan, RescueSource
+from stable_rescue.model import Plan, RescueSource
 from stable_rescue.parse import Document, find_record, parse_domain, read_document
 from stable_rescue.plan import plan_rescue as _plan
 from stable_rescue.render import render_rescue, render_unrescue
 from stable_rescue.request import build_request
+from stable_rescue.source import FsPath
 
 # The values ``source_type`` takes: ``SourceType``'s, overriding the guess from ``source``.
 SourceTypeName = Literal["file", "block", "network"]
-# A path or URI as ``--source`` reads it (any ``os.PathLike`` too), or a ``RescueSource``.
-Source = str | PathLike | RescueSource
+# A path or URI as ``--source`` reads it (also bytes, as UTF-8, or any ``os.PathLike``), or a
+# ``RescueSource``.
+Source = str | bytes | FsPath | RescueSource
 
 
 @attrs.frozen(kw_only=True)

@@ -6,7 +6,6 @@ Enum values are the XML strings themselves, so there is no mapping table to drif
 from __future__ import annotations
 
 import enum
-from typing import Protocol, runtime_checkable
 
 import attrs
 
@@ -201,13 +200,6 @@ class Domain:
     live_signs: tuple[str, ...] = ()
 
 
-@runtime_checkable
-class PathLike(Protocol):
-    """What ``os.PathLike[str]`` is (``pathlib.Path``), without importing ``os`` into the core."""
-
-    def __fspath__(self) -> str: ...
-
-
 # --- the request -------------------------------------------------------------------------------
 
 
@@ -341,6 +333,8 @@ class Plan:
     boot_order: int
     source: RescueSource
     source_format: str
+    # A cdrom, or media that can only be read (an RBD snapshot: QEMU opens it read-only, so a
+    # read-write format node on top of it would fail to start).
     readonly: bool
     alias: str
     controllers_added: tuple[AddedController, ...] = ()

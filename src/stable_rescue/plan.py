@@ -95,7 +95,7 @@ def _plan_stable(domain: Domain, request: RescueRequest) -> Plan:
         boot_order=RESCUE_BOOT_ORDER,
         source=request.source,
         source_format=request.source_format,
-        readonly=request.device_type is DeviceType.CDROM,
+        readonly=request.device_type is DeviceType.CDROM or request.source.read_only,
         alias=RESCUE_ALIAS,
         controllers_added=placement.controllers_added,
         boot_changes=boot.changes,
@@ -146,7 +146,7 @@ def _plan_legacy(domain: Domain, request: RescueRequest) -> Plan:
         boot_order=RESCUE_BOOT_ORDER,
         source=request.source,
         source_format=request.source_format,
-        readonly=False,
+        readonly=request.source.read_only,
         alias=RESCUE_ALIAS,
         controllers_added=placement.controllers_added,
         # The root's order is written into its rewritten copy; the record keeps the original.
@@ -251,6 +251,15 @@ def check_device_on_bus(domain: Domain, request: RescueRequest, bus: Bus) -> Non
         expected = "bus 'fdc'" if device is DeviceType.FLOPPY else "device 'floppy'"
         raise UnsupportedDeviceForBus(
             f"device '{device.value}' on bus '{bus.value}'; expected {expected}",
+            device=device.value,
+            bus=bus.value,
+        )
+    if device is DeviceType.DISK and bus in (Bus.IDE, Bus.SATA) and request.source.read_only:
+        # libvirt (qemuValidateDomainDeviceDefDisk): "readonly ide/sata disks are not supported".
+        raise UnsupportedDeviceForBus(
+            f"device 'disk' on bus '{bus.value}' with read-only media "
+            f"('{request.source.display}', an RBD snapshot); libvirt refuses read-only "
+            f"{bus.value} disks, expected bus virtio, scsi or usb, or device cdrom",
             device=device.value,
             bus=bus.value,
         )

@@ -309,6 +309,12 @@ def _disk_lines(plan: Plan) -> list[tuple[int, str]]:
         for host in source.hosts:
             port = f" port='{host.port}'" if host.port is not None else ""
             lines.append((2, f"<host name='{escape_attribute(host.name)}'{port}/>"))
+        if source.snapshot is not None:
+            # An RBD snapshot: <source protocol='rbd'><snapshot name/> (formatdomain, "snapshot"
+            # under <source>; domaincommon.rng diskSourceNetworkProtocolRBD), which
+            # qemuBlockStorageSourceGetRBDProps passes as the rbd blockdev's "snapshot". After the
+            # hosts and before <auth>, as libvirt 9.0's dumpxml writes it.
+            lines.append((2, f"<snapshot name='{escape_attribute(source.snapshot)}'/>"))
         if source.auth_username is not None and source.secret_uuid is not None:
             lines.append((2, f"<auth username='{escape_attribute(source.auth_username)}'>"))
             lines.append((3, f"<secret type='{source.secret_type}' uuid='{source.secret_uuid}'/>"))

@@ -16,8 +16,8 @@ from stable_rescue.errors import (
     UnsupportedRescueBus,
     UnsupportedRescueDevice,
 )
-from stable_rescue.model import Bus, DeviceType, Mode, PathLike, RescueRequest, RescueSource
-from stable_rescue.source import parse_source, resolve_format
+from stable_rescue.model import Bus, DeviceType, Mode, RescueRequest, RescueSource
+from stable_rescue.source import FsPath, parse_source, resolve_format
 
 RESCUE_BUS = "hw_rescue_bus"
 RESCUE_DEVICE = "hw_rescue_device"
@@ -107,7 +107,7 @@ def edit_distance(a: str, b: str) -> int:
 
 def build_request(
     properties: Mapping[str, str],
-    source: str | PathLike | RescueSource,
+    source: str | bytes | FsPath | RescueSource,
     *,
     source_format: str | None = None,
     source_type: str | None = None,
