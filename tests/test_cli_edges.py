@@ -394,3 +394,31 @@ def test_is_rescued(domain: Path) -> None:
     text = domain.read_text(encoding="utf-8")
     assert stable_rescue.is_rescued(text) is False
     assert stable_rescue.is_rescued(rescued_text(domain)) is True
+
+
+# --- --image-json with what the openstack client really prints --------------------------------
+
+IMAGE_JSON = [
+    # Current client: typed values (hw_cpu_cores 2, hw_qemu_guest_agent true, locations a list).
+    pytest.param("openstack-image-show.json", ("usb", "disk", "sda"), id="typed-properties"),
+    # Old client: properties as one format_dict string whose values hold commas and quotes.
+    pytest.param("openstack-image-show-old.json", ("sata", "cdrom", "sda"), id="string-properties"),
+    # Glance's own image body: a flat object.
+    pytest.param("flat.json", ("virtio", "disk", "vdb"), id="flat"),
+]
+
+
+@pytest.mark.parametrize(("fixture", "expected"), IMAGE_JSON)
+def test_image_json_from_the_openstack_client(
+    domain: Path, fixture: str, expected: tuple[str, str, str]
+) -> None:
+    """Real `openstack image show -f json` output is read: keys it does not need are ignored.
+
+    Before, typed values (a bool, an int, a list) were refused, and commas in the old string
+    form broke it.
+    """
+    path = FIXTURES / "image-json" / fixture
+    completed = run("plan", str(domain), "--image-json", str(path), "--source", SOURCE)
+    assert (completed.returncode, completed.stderr) == (0, "")
+    plan = json.loads(completed.stdout)
+    assert (plan["bus"], plan["device_type"], plan["target"]) == expected

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 import stable_rescue
+from stable_rescue.parse import RECORD_NAMESPACE
 from tests.golden_cases import GOLDEN
-from tests.libvirt_host import PREFIX, Virsh, client_or_skip, domain_name, for_test
+from tests.libvirt_host import PREFIX, Virsh, VirshError, client_or_skip, domain_name, for_test
 
 pytestmark = pytest.mark.libvirt
 
@@ -58,3 +59,31 @@ def test_security_info_keeps_graphics_passwords(virsh: Virsh) -> None:
     assert "passwd='s3cret'" in secure
     assert "passwd='s3cret'" in stable_rescue.unrescue(secure)
     assert "passwd=" not in stable_rescue.unrescue(plain)
+
+
+def test_virsh_metadata_tells_rescued(virsh: Virsh) -> None:
+    """`virsh metadata DOMAIN --uri NAMESPACE` answers "is it rescued?" as is_rescued does.
+
+    It prints the record of a rescued domain, and fails with "metadata not found" for one that
+    is not (docs/cli.md, status).
+    """
+    original = for_test(
+        (GOLDEN / "pc-virtio-disk" / "input.xml").read_text(encoding="utf-8"), "metadata"
+    )
+    rescued = stable_rescue.rescue(
+        original, {"hw_rescue_bus": "usb"}, "/var/lib/libvirt/images/rescue.iso"
+    ).xml
+    name = domain_name(original)
+    answers = []
+    for domain_xml in (rescued, original):
+        virsh.run_with_file(["define"], domain_xml)
+        try:
+            answers.append(virsh.run("metadata", name, "--uri", RECORD_NAMESPACE))
+        except VirshError as error:
+            answers.append(error.stderr)
+        finally:
+            virsh.run("undefine", "--nvram", name)
+    assert stable_rescue.is_rescued(rescued)
+    assert answers[0].startswith('<rescue version="1" mode="stable"')
+    assert not stable_rescue.is_rescued(original)
+    assert "metadata not found" in answers[1]

@@ -22,8 +22,6 @@ from collections.abc import Sequence
 
 from stable_rescue.api import plan_rescue, rescue, unrescue
 from stable_rescue.errors import (
-    InvalidImageJSON,
-    InvalidProperties,
     LegacyNotRequested,
     ModeConflict,
     RescueError,
@@ -31,6 +29,7 @@ from stable_rescue.errors import (
     UnreadableInput,
     UnwritableOutput,
 )
+from stable_rescue.image import properties_from_image_json
 from stable_rescue.model import Mode, Plan
 from stable_rescue.parse import declared_encoding, live_state_signs, read_document
 from stable_rescue.plan import live_dump_warnings
@@ -332,43 +331,7 @@ def _properties(args: argparse.Namespace) -> dict[str, str]:
 
 def _image_json(path: str) -> dict[str, str]:
     """Properties from ``openstack image show -f json`` output, or from a flat object."""
-    raw = _read_input(path)
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidImageJSON(
-            f"--image-json '{path}' is not JSON ({error}); expected an object"
-        ) from None
-    if not isinstance(data, dict):
-        raise InvalidImageJSON(
-            f"--image-json '{path}' holds a {type(data).__name__}; expected an object"
-        )
-    nested = data.get("properties")
-    if isinstance(nested, dict):
-        data = nested
-    elif isinstance(nested, str):
-        # Older clients print properties as "key='value', key2='value2'".
-        data = _parse_property_string(nested, path)
-    properties = {}
-    for key, value in data.items():
-        if isinstance(value, str):
-            properties[key] = value
-        elif key.startswith("hw_"):
-            raise InvalidProperties(
-                f"image property {key} is {type(value).__name__} {value!r}; expected a string",
-                property=key,
-            )
-    return properties
-
-
-def _parse_property_string(text: str, path: str) -> dict[str, str]:
-    properties = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise InvalidImageJSON(f"--image-json '{path}' property '{item}'; expected key='value'")
-        properties[key.strip()] = value.strip().strip("'\"")
-    return properties
+    return properties_from_image_json(_read_input(path), path)
 
 
 def plan_json(plan: Plan) -> str:

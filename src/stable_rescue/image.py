@@ -39,7 +39,6 @@ _SNIPPET = 60
 # JSON's names for what a document can be, for messages.
 _JSON_TYPES = {
     bool: "boolean",
-    dict: "object",
     float: "number",
     int: "number",
     list: "list",
@@ -83,21 +82,24 @@ def parse_format_dict(text: str, name: str) -> dict[str, str | None]:
 
     1. An item starts at the start of the text or right after ``', '``, and ends at the end of
        the text or right before ``', '``. It is empty, ``KEY=`` (``None``; ``KEY=None`` is read
-       the same way), or ``KEY='VALUE'`` with any VALUE. KEY is one or more of ``A-Z a-z 0-9 _ .
-       : -`` and space.
-    2. Each key can follow the one before it in format_dict's order: plain keys are in sorted
-       order; a dotted key may have come from nested dicts, so it can follow when some reading of
-       both keys as nested components puts the first components that differ in sorted order. A
-       key never follows itself.
+       the same way, though format_dict never writes it), or ``KEY='VALUE'`` with any VALUE.
+       KEY is one or more of ``A-Z a-z 0-9 _ . : -`` and space.
+    2. Each key can follow the one before it in format_dict's order: it differs from it, and
+       sorts above the part of it before its first dot (for keys without dots: plain sorted
+       order; a dot may be nesting, so ``a.z`` may come before ``a.b``: from ``{'a': {'z': ..},
+       'a.b': ..}``).
     3. Of all readings that keep 1 and 2, the one with the most items; of those, the one whose
        values end earliest.
 
-    Text from format_dict is read back exactly unless a value holds ``', KEY=`` (after any number
-    of ``', '``) where KEY could follow that value's key (rule 2): then that value is read as two
-    items. That is the one ambiguity, and it is format_dict's own. When it touches a key the
-    library reads (the key is in such a value and has no item of its own, or its value holds
-    such text), ``InvalidImageJSON`` is raised rather than guessing; so it is for text no reading
-    fits, and for a key given twice.
+    Text from format_dict is read back exactly, unless a value holds ``', `` and then (after any
+    number of further ``', '``) ``KEY=`` where KEY could follow that value's own key: then the
+    value is read as more than one item. That is the one ambiguity, and it is format_dict's own
+    (the text is the same for both dicts). Where it touches a key the library reads (such a key
+    stands inside another item's value and has no item of its own, or its own value holds such
+    text), ``InvalidImageJSON`` is raised rather than a guess made; so it is for text that no
+    reading fits, and for a key given twice. Other limits: a key made of other characters is not
+    recognised, and a nested dict under the empty key (which format_dict writes without a
+    prefix) or a dotted key that equals a nested one cannot be told apart.
     """
     grammar = _Grammar(text)
     reading = _read(grammar, ordered=True)
@@ -118,7 +120,9 @@ def parse_format_dict(text: str, name: str) -> dict[str, str | None]:
 
 
 def _load(data: str | bytes, name: str) -> dict[str, object]:
-    """The JSON object in ``data``."""
+    """The JSON object in ``data`` (bytes in UTF-8, -16 or -32; a byte order mark is allowed)."""
+    if isinstance(data, str) and data.startswith("\ufeff"):
+        data = data[1:]  # As json.loads allows for bytes.
     try:
         document = json.loads(data)
     except RecursionError:
@@ -175,11 +179,11 @@ class _Grammar:
             end for end in [*separators, self.size] if end > 0 and text[end - 1] == "'"
         ]
         self.keys: dict[int, tuple[str, int]] = {}
-        for start in self.starts:
-            equals = text.find("=", start)
-            key = text[start:equals]
-            if equals > start and start not in self.separators and set(key) <= KEY_CHARACTERS:
-                self.keys[start] = (key, equals)
+        # A key holds no comma, so its '=' comes before the next separator.
+        for start, bound in zip(self.starts, [*separators, self.size], strict=True):
+            equals = text.find("=", start, bound)
+            if equals > start and set(text[start:equals]) <= KEY_CHARACTERS:
+                self.keys[start] = (text[start:equals], equals)
 
     def quoted(self, start: int) -> bool:
         """Whether the item at ``start`` is ``KEY='VALUE'`` (if it is well-formed at all)."""
@@ -384,9 +388,8 @@ def _check_watched(grammar: _Grammar, reading: _Reading, keys: set[str], name: s
             continue
         equals = grammar.keys[start][1]
         end = equals + 3 + len(value)
-        for inner in grammar.starts[bisect_left(grammar.starts, equals + 3) :]:
-            if inner >= end:
-                break
+        first = bisect_left(grammar.starts, equals + 3)
+        for inner in grammar.starts[first : bisect_left(grammar.starts, end, first)]:
             if not _could_start(grammar, inner, equals):
                 continue
             key = grammar.keys[inner][0]
