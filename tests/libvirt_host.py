@@ -9,6 +9,7 @@ meet.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -27,6 +28,7 @@ import pytest
 
 URI_VARIABLE = "STABLE_RESCUE_LIBVIRT_URI"
 REQUIRE_VARIABLE = "STABLE_RESCUE_REQUIRE_LIBVIRT"
+WORKDIR_VARIABLE = "STABLE_RESCUE_LIBVIRT_WORKDIR"
 DEFAULT_URI = "qemu:///system"
 TIMEOUT_SECONDS = 60.0
 PREFIX = f"srtest-{os.getpid()}-"
@@ -142,6 +144,39 @@ class Virsh:
 def connection_uri() -> str:
     """The libvirt URI the tests use: ``$STABLE_RESCUE_LIBVIRT_URI``, else qemu:///system."""
     return os.environ.get(URI_VARIABLE) or DEFAULT_URI
+
+
+@functools.cache
+def libvirt_version() -> tuple[int, ...] | None:
+    """The version of the libvirt daemon at the test URI (``(9, 0, 0)``), None if it is mute."""
+    try:
+        text = Virsh(connection_uri()).run("version", "--daemon")
+    except (VirshError, OSError):
+        return None
+    match = re.search(r"^Running against daemon: (\d+)\.(\d+)\.(\d+)", text, re.MULTILINE)
+    return tuple(int(part) for part in match.groups()) if match else None
+
+
+@functools.cache
+def libvirt_label() -> str:
+    """The daemon's version as test ids name it (``libvirt-9.0.0``), ``libvirt-none`` if mute."""
+    version = libvirt_version()
+    return "libvirt-" + (".".join(map(str, version)) if version else "none")
+
+
+@functools.cache
+def libvirt_workdir() -> Path:
+    """Where every file libvirt or QEMU must open goes: ``$STABLE_RESCUE_LIBVIRT_WORKDIR``.
+
+    A daemon in another root sees that directory at the same path (scripts/libvirt-other-root.sh
+    bind-mounts it); without the variable, a fresh temporary directory.
+    """
+    given = os.environ.get(WORKDIR_VARIABLE)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return Path(tempfile.mkdtemp(prefix="stable-rescue-libvirt-"))
 
 
 def libvirt_required() -> bool:

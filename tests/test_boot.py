@@ -41,6 +41,7 @@ from tests.libvirt_host import (
     domain_name,
     for_test,
     is_active,
+    libvirt_label,
     libvirt_required,
     query_pci,
 )
@@ -121,7 +122,8 @@ class Run(NamedTuple):
         return self.log[-800:]
 
 
-@pytest.fixture(scope="module")
+# The daemon's version names every test that uses it: test_x[libvirt-9.0.0-...].
+@pytest.fixture(scope="module", params=[libvirt_label()])
 def virsh() -> Iterator[Virsh]:
     """The virsh client; skip (or fail, where required) without libvirt or the build tools.
 
@@ -332,7 +334,7 @@ def prove(
 
 @pytest.mark.parametrize("combination", COMBINATIONS, ids=[c.name for c in COMBINATIONS])
 def test_rescue_media_boots_first_and_pci_stays(
-    combination: Combination, virsh: Virsh, tmp_path: Path
+    combination: Combination, virsh: Virsh, workdir: Path
 ) -> None:
     """Under SeaBIOS the rescue device boots, not the root disk, and no PCI function moves.
 
@@ -342,20 +344,20 @@ def test_rescue_media_boots_first_and_pci_stays(
     """
     case = CASES[combination.case]
     domain_xml = for_test(case.input_xml, f"boot-{combination.name}")
-    domain_xml = bootable(domain_xml, tmp_path, bios_disk, bios_cdrom)
+    domain_xml = bootable(domain_xml, workdir, bios_disk, bios_cdrom)
     if combination.device == "cdrom":
-        media = boot_media.bios_iso(RESCUE, tmp_path)
+        media = boot_media.bios_iso(RESCUE, workdir)
     else:
-        media = boot_media.bios_disk(RESCUE, tmp_path)
+        media = boot_media.bios_disk(RESCUE, workdir)
     properties = {
         **case.props["properties"],
         "hw_rescue_bus": combination.bus,
         "hw_rescue_device": combination.device,
     }
-    prove(virsh, domain_xml, tmp_path, media, properties, BIOS_BOOT_SECONDS)
+    prove(virsh, domain_xml, workdir, media, properties, BIOS_BOOT_SECONDS)
 
 
-def test_new_root_port_keeps_bus_numbers_of_later_ports(virsh: Virsh, tmp_path: Path) -> None:
+def test_new_root_port_keeps_bus_numbers_of_later_ports(virsh: Virsh, workdir: Path) -> None:
     """A root port added before existing ones in slot order leaves the guest's bus numbers alone.
 
     q35-virtio-root-ports-not-multifunction with its last root port (index 4, behind which the
@@ -369,13 +371,13 @@ def test_new_root_port_keeps_bus_numbers_of_later_ports(virsh: Virsh, tmp_path: 
     assert case.input_xml.count(slot_5) == 1
     assert slot_7 not in case.input_xml
     domain_xml = for_test(case.input_xml.replace(slot_5, slot_7), "boot-q35-port-gap")
-    domain_xml = bootable(domain_xml, tmp_path, bios_disk, bios_cdrom)
-    media = boot_media.bios_disk(RESCUE, tmp_path)
+    domain_xml = bootable(domain_xml, workdir, bios_disk, bios_cdrom)
+    media = boot_media.bios_disk(RESCUE, workdir)
     properties = {"hw_rescue_bus": "virtio", "hw_rescue_device": "disk"}
-    prove(virsh, domain_xml, tmp_path, media, properties, BIOS_BOOT_SECONDS)
+    prove(virsh, domain_xml, workdir, media, properties, BIOS_BOOT_SECONDS)
 
 
-def test_legacy_rescue_disk_boots_in_the_root_place(virsh: Virsh, tmp_path: Path) -> None:
+def test_legacy_rescue_disk_boots_in_the_root_place(virsh: Virsh, workdir: Path) -> None:
     """Legacy mode: the rescue disk, at the root disk's address and name, boots; PCI stays.
 
     legacy-pc-virtio-root has one disk, so nothing is detached: every function of the normal
@@ -384,9 +386,9 @@ def test_legacy_rescue_disk_boots_in_the_root_place(virsh: Virsh, tmp_path: Path
     """
     case = CASES["legacy-pc-virtio-root"]
     domain_xml = for_test(case.input_xml, "boot-pc-legacy")
-    domain_xml = bootable(domain_xml, tmp_path, bios_disk, bios_cdrom)
-    media = boot_media.bios_disk(RESCUE, tmp_path)
-    prove(virsh, domain_xml, tmp_path, media, {}, BIOS_BOOT_SECONDS)
+    domain_xml = bootable(domain_xml, workdir, bios_disk, bios_cdrom)
+    media = boot_media.bios_disk(RESCUE, workdir)
+    prove(virsh, domain_xml, workdir, media, {}, BIOS_BOOT_SECONDS)
 
 
 def uefi_domain(case: GoldenCase) -> str:
@@ -412,7 +414,7 @@ def uefi_domain(case: GoldenCase) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
-def test_uefi_rescue_media_boots_first_and_pci_stays(virsh: Virsh, tmp_path: Path) -> None:
+def test_uefi_rescue_media_boots_first_and_pci_stays(virsh: Virsh, workdir: Path) -> None:
     r"""Under OVMF the rescue CD-ROM (El Torito EFI image) boots, not the root disk; PCI stays.
 
     The golden UEFI q35 domain (Secure Boot off) boots ``\EFI\BOOT\BOOTX64.EFI`` of its root
@@ -425,9 +427,9 @@ def test_uefi_rescue_media_boots_first_and_pci_stays(virsh: Virsh, tmp_path: Pat
         if libvirt_required():
             pytest.fail(f"{reason} ({REQUIRE_VARIABLE}=1, so this is a failure)", pytrace=False)
         pytest.skip(reason)
-    domain_xml = bootable(uefi_domain(CASES[UEFI_CASE]), tmp_path, efi_disk, efi_cdrom)
-    media = boot_media.efi_iso(RESCUE, tmp_path)
-    prove(virsh, domain_xml, tmp_path, media, {"hw_rescue_device": "cdrom"}, UEFI_BOOT_SECONDS)
+    domain_xml = bootable(uefi_domain(CASES[UEFI_CASE]), workdir, efi_disk, efi_cdrom)
+    media = boot_media.efi_iso(RESCUE, workdir)
+    prove(virsh, domain_xml, workdir, media, {"hw_rescue_device": "cdrom"}, UEFI_BOOT_SECONDS)
 
 
 def test_combinations_cover_every_bus_and_device() -> None:

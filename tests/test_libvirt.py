@@ -32,6 +32,7 @@ from tests.libvirt_host import (
     client_or_skip,
     device_keys,
     for_test,
+    libvirt_label,
     os_boot_devs,
     qemu_devices,
     without_addresses,
@@ -104,7 +105,8 @@ REFUSALS = {
 }
 
 
-@pytest.fixture(scope="module")
+# The daemon's version names every test that uses it: test_x[libvirt-9.0.0-...].
+@pytest.fixture(scope="module", params=[libvirt_label()])
 def virsh() -> Iterator[Virsh]:
     """The virsh client on the test URI; skip, or fail when libvirt is required, if it is mute.
 

@@ -13,14 +13,23 @@ import pytest
 import stable_rescue
 from stable_rescue.parse import RECORD_NAMESPACE
 from tests.golden_cases import GOLDEN
-from tests.libvirt_host import PREFIX, Virsh, VirshError, client_or_skip, domain_name, for_test
+from tests.libvirt_host import (
+    PREFIX,
+    Virsh,
+    VirshError,
+    client_or_skip,
+    domain_name,
+    for_test,
+    libvirt_label,
+)
 
 pytestmark = pytest.mark.libvirt
 
 GRAPHICS = "<graphics type='vnc' port='-1' autoport='yes' passwd='s3cret'>"
 
 
-@pytest.fixture(scope="module")
+# The daemon's version names every test that uses it: test_x[libvirt-9.0.0-...].
+@pytest.fixture(scope="module", params=[libvirt_label()])
 def virsh() -> Iterator[Virsh]:
     """The virsh client on the test URI (skip, or fail when libvirt is required)."""
     client = client_or_skip()

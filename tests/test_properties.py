@@ -34,6 +34,7 @@ from tests.libvirt_host import (
     by_alias,
     client_or_skip,
     for_test,
+    libvirt_label,
 )
 from tests.mutations import mutated
 from tests.strategies import (
@@ -693,7 +694,8 @@ def test_output_is_independent_of_the_hash_seed() -> None:
         assert done.stdout.split() == here, f"PYTHONHASHSEED={seed} gives other bytes"
 
 
-@pytest.fixture(scope="module")
+# The daemon's version names every test that uses it: test_x[libvirt-9.0.0-...].
+@pytest.fixture(scope="module", params=[libvirt_label()])
 def virsh() -> Virsh:
     """The virsh client on the test URI (skip, or fail when libvirt is required, if it is mute)."""
     return client_or_skip()
