@@ -301,7 +301,9 @@ class DomainBuilder(PciBuilder):
                 (2, "<host name='192.0.2.20' port='6789'/>"),
                 (1, "</source>"),
             ]
-        if device == "cdrom" and spec.empty_cdrom:
+        # An empty drive, except on USB: libvirt 11 refuses "'usb' disk must not be empty" (9.0
+        # accepts it); the generator makes only domains every supported libvirt accepts.
+        if device == "cdrom" and spec.empty_cdrom and spec.bus != "usb":
             source = []
         self.disks.append(
             DiskDev(

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+import stable_rescue
+
 PACKAGE = "stable_rescue"
-SOURCE = Path(__file__).parent.parent / "src" / PACKAGE
+# The package that is tested: src/ in a work tree, site-packages for an installed wheel.
+SOURCE = Path(stable_rescue.__file__).parent
 MODULES = sorted(path.stem for path in SOURCE.glob("*.py"))
 
 # Standard modules that reach files, streams, the environment or the exit code.

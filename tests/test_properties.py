@@ -49,7 +49,6 @@ from tests.strategies import (
 RECORD_NAMESPACE_PREFIX = "http://stable-rescue.org/xmlns/rescue/"
 ADDED_PREFIX = "ua-stable-rescue-"
 RESCUE_ALIAS = "ua-stable-rescue-disk"
-ROOT = Path(__file__).parent.parent
 ERROR_CODES = frozenset(error.code for error in ALL_ERRORS)
 
 # Each example builds a whole domain (about 20 ms): slow and large by design, not by accident.
@@ -681,7 +680,11 @@ def test_output_is_independent_of_the_hash_seed() -> None:
     )
     here = [digest(domain, request) for domain, request in cases]
     for seed in ("0", "4242"):
-        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT / "src")}
+        env = {
+            **os.environ,
+            "PYTHONHASHSEED": seed,
+            "PYTHONPATH": str(Path(stable_rescue.__file__).parent.parent),
+        }
         done = subprocess.run(
             [sys.executable, "-c", HASH_SEED_SCRIPT],
             input=payload,
