@@ -63,9 +63,18 @@ set_conf group root
 
 # 4. Daemons, virtlogd first (libvirtd sends QEMU's output to it). Both daemonize with -d.
 #    Never touch a daemon we did not start: someone may be using it.
+host_pids() { # host_pids NAME: the pids of NAME running in the host's root, not in a chroot
+    local pid
+    for pid in $(pgrep -x "$1" || true); do
+        [ "$(readlink "/proc/$pid/root")" = / ] && echo "$pid"
+    done
+    return 0
+}
 start_daemon() { # start_daemon NAME
-    if pgrep -x "$1" >/dev/null; then
-        log "$1 already running (pid $(pgrep -x "$1" | paste -sd " ")), leaving it alone"
+    local pids
+    pids=$(host_pids "$1" | paste -sd " ")
+    if [ -n "$pids" ]; then
+        log "$1 already running (pid $pids), leaving it alone"
         return 1
     fi
     log "starting $1"
