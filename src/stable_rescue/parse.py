@@ -320,7 +320,7 @@ def _device(element: etree._Element, key: str) -> Device:
     boot = element.find("boot")
     boot_order = None
     if boot is not None and boot.get("order") is not None:
-        boot_order = _int(boot, "order")
+        boot_order = _boot_order(boot)
         if boot_order < 1:
             raise InvalidDomain(
                 f"boot order '{boot.get('order')}' at {_path(boot)}; expected an integer >= 1",
@@ -460,6 +460,23 @@ def _int(element: etree._Element, name: str, default: int | None = None) -> int:
             xpath=_path(element),
         )
     return number
+
+
+# libvirt reads <boot order> in base 10 (virDomainDeviceBootParseXML: virXMLPropUInt with base
+# 10, so strtoul's leading blanks and '+' pass and '0x1f' does not), unlike addresses (base 0).
+_BOOT_ORDER = re.compile(r"[ \t\n\r]*\+?([0-9]+)")
+
+
+def _boot_order(boot: etree._Element) -> int:
+    raw = boot.get("order", "")
+    match = _BOOT_ORDER.fullmatch(raw)
+    if match is None:
+        raise InvalidDomain(
+            f"boot order '{raw}' at {_path(boot)}; expected a decimal integer >= 1 "
+            "(libvirt reads it in base 10)",
+            xpath=_path(boot),
+        )
+    return int(match.group(1))
 
 
 def _path(element: etree._Element) -> str:

@@ -42,10 +42,14 @@ class RemovedChunk:
 
 @attrs.frozen(kw_only=True)
 class BootRecord:
-    """A device's boot order before the rescue (``None``: it had no ``<boot>``)."""
+    """A device's boot order before the rescue and during it.
+
+    ``old`` is the ``order`` attribute's exact text in the input (``None``: no ``<boot>``), so
+    that unrescue gives back ``010`` as ``010``, not as libvirt's ``10``.
+    """
 
     key: str
-    old: int | None
+    old: str | None
     new: int
 
 
@@ -81,7 +85,7 @@ def record_text(record: RescueRecord, indent: str, unit: str, newline: str) -> s
     for alias in record.added_aliases:
         lines.append(f"{inner}<{PREFIX}:added alias='{escape_attribute(alias)}'/>")
     for boot in record.boot:
-        old = f" old='{boot.old}'" if boot.old is not None else ""
+        old = f" old='{escape_attribute(boot.old)}'" if boot.old is not None else ""
         lines.append(
             f"{inner}<{PREFIX}:boot key='{escape_attribute(boot.key)}'{old} new='{boot.new}'/>"
         )
@@ -132,7 +136,7 @@ def read_record(element: etree._Element) -> RescueRecord:
             boot.append(
                 BootRecord(
                     key=child.get("key", ""),
-                    old=_int(child.get("old")) if child.get("old") is not None else None,
+                    old=_order_text(child.get("old")),
                     new=_int(child.get("new")),
                 )
             )
@@ -182,6 +186,18 @@ def _check_removed_text(parent: str, text: str) -> None:
             f"rescue record keeps a <{parent}> child that is not one element of "
             f"{', '.join(REMOVED_PARENTS[parent])}; the record is damaged"
         )
+
+
+def _order_text(value: str | None) -> str | None:
+    """A recorded boot order's text, refused unless it is digits (with blanks or '+' before)."""
+    if value is None:
+        return None
+    stripped = value.lstrip(" \t\n\r").removeprefix("+")
+    if not stripped.isascii() or not stripped.isdigit():
+        raise InvalidRescueRecord(
+            f"rescue record boot order {value!r}; expected the decimal text it replaced"
+        )
+    return value
 
 
 def _int(value: str | None) -> int:

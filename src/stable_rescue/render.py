@@ -379,13 +379,15 @@ def _apply_boot_changes(writer: _Writer, document: Document, plan: Plan) -> tupl
     for change in plan.boot_changes:
         device = document.find(change.xpath)
         boot = device.find("boot")
+        old = None
         if boot is not None:
+            old = boot.get("order")
             writer.set_attribute(boot, "order", str(change.new))
         else:
             _insert_child(
                 writer, device, f"<boot order='{change.new}'/>", before=("alias", "address")
             )
-        records.append(BootRecord(key=change.key, old=change.old, new=change.new))
+        records.append(BootRecord(key=change.key, old=old, new=change.new))
     return tuple(records)
 
 
@@ -610,7 +612,7 @@ def _restore_boot(
         if boot.old is None:
             writer.remove(element)
         else:
-            writer.set_attribute(element, "order", str(boot.old))
+            writer.set_attribute(element, "order", boot.old)
 
 
 def _restore_os(writer: _Writer, root: etree._Element, record: RescueRecord) -> None:
