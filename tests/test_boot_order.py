@@ -7,7 +7,6 @@ import pytest
 import stable_rescue
 from tests.test_plan import IMG, golden_input
 
-
 BOOT_ORDER_TEXTS = [
     pytest.param("010", 10, id="leading-zero-is-decimal"),
     pytest.param(" +7", 7, id="blank-and-plus"),
