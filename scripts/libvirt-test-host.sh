@@ -10,6 +10,8 @@ set -euo pipefail
 PACKAGES=(
     libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
     qemu-system-x86 qemu-utils ovmf xorriso nasm
+    # The golden cases of arm virt, pseries and s390x guests (and arm's UEFI firmware).
+    qemu-system-arm qemu-system-ppc qemu-system-misc qemu-efi-aarch64
 )
 QEMU_CONF=/etc/libvirt/qemu.conf
 URI=qemu:///system

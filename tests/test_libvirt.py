@@ -13,13 +13,16 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
 import stable_rescue
+from tests import boot_media
 from tests.golden_cases import GoldenCase, golden_cases
 from tests.libvirt_host import (
+    PREFIX,
     RESCUE_ALIAS,
     DeviceKey,
     Virsh,
@@ -32,7 +35,9 @@ from tests.libvirt_host import (
     by_alias,
     client_or_skip,
     device_keys,
+    domain_name,
     for_test,
+    is_active,
     libvirt_label,
     os_boot_devs,
     qemu_devices,
@@ -59,6 +64,10 @@ class Refusal(NamedTuple):
     error: str  # a regular expression for libvirt's message
     driver_type: str = "raw"  # the case's source_format where that is what libvirt refuses
     readonly: bool = False  # media that can only be read (an RBD snapshot) is <readonly/>
+    # A controller added with the disk: the one the case refuses to add (its hw_scsi_model).
+    controller: str = ""
+    # libvirt defines it, and QEMU refuses it at start: test_qemu_refuses_at_start proves it.
+    at_start: bool = False
 
 
 CASES = golden_cases()
@@ -67,13 +76,21 @@ RESCUES = [case for case in CASES if case.is_rescue and case.expected_xml_path.e
 DUMPS = [case for case in CASES if not case.is_rescue and "original" in case.props]
 # The golden errors that claim "libvirt would refuse this too".
 REFUSED_CODES = frozenset(
-    {"bus-full", "unsupported-device-for-bus", "bus-unavailable", "unsupported-source-format"}
+    {
+        "bus-full",
+        "unsupported-device-for-bus",
+        "bus-unavailable",
+        "unsupported-source-format",
+        "unsupported-scsi-model",
+    }
 )
 REFUSED = [
     case
     for case in CASES
     if case.expected_error_path.exists() and error_code(case) in REFUSED_CODES
 ]
+SCSI_BUSLOGIC = "<controller type='scsi' index='0' model='buslogic'/>"
+SCSI_LSILOGIC = "<controller type='scsi' index='0' model='lsilogic'/>"
 # Device and bus come from each case's props.json; the target is the name the next disk of that
 # bus would get.
 REFUSALS = {
@@ -103,7 +120,38 @@ REFUSALS = {
     "pc-virtio-pci-full": Refusal(
         "vdp", "file", r"No more available PCI slots|index must be larger than bus"
     ),
+    # arm virt and pseries have no IDE; arm virt gets no USB controller by default, so a USB
+    # disk there needs one written in the domain (libvirt's "USB is disabled" without one).
+    "aarch64-ide-refused": Refusal("hda", "file", r"IDE controllers are unsupported"),
+    "aarch64-usb-no-controller": Refusal("sda", "file", r"USB is disabled for this domain"),
+    "aarch64-usb-none": Refusal("sda", "file", r"USB is disabled for this domain"),
+    "pseries-ide-refused": Refusal("hda", "file", r"IDE controllers are unsupported"),
+    # Defined by libvirt 9.0 and 11.3 alike: qemu-system-aarch64 has no floppy device, and
+    # libvirt refuses a pseries floppy only when it builds the QEMU command line.
+    "aarch64-fdc-refused": Refusal(
+        "fda", "file", r"'floppy' is not a valid device model name", at_start=True
+    ),
+    "pseries-fdc-refused": Refusal(
+        "fda", "file", r"PowerPC pseries machines do not support floppy device", at_start=True
+    ),
+    "error-unknown-scsi-model": Refusal(
+        "sda", "file", r"Unsupported controller model: buslogic", controller=SCSI_BUSLOGIC
+    ),
+    "s390x-usb-refused": Refusal("sda", "file", r"USB is disabled for this domain"),
+    "s390x-sata-refused": Refusal("sda", "file", r"SATA is not supported with this QEMU binary"),
+    "s390x-scsi-lsilogic-refused": Refusal(
+        "sda", "file", r"This QEMU doesn't support the LSI 53C895A", controller=SCSI_LSILOGIC
+    ),
+    # Defined by libvirt 9.0 and 11.3 alike; qemu-system-s390x has no floppy device.
+    "s390x-fdc-refused": Refusal(
+        "fda", "file", r"'floppy' is not a valid device model name", at_start=True
+    ),
 }
+# A case without an entry fails in test_libvirt_refuses_too, which asks for one.
+REFUSED_AT_START = [
+    case for case in REFUSED if case.name in REFUSALS and REFUSALS[case.name].at_start
+]
+REFUSED_AT_DEFINE = [case for case in REFUSED if case not in REFUSED_AT_START]
 
 
 # The daemon's version names every test that uses it: test_x[libvirt-9.0.0-...].
@@ -389,25 +437,99 @@ def unaddressed_disk(case: GoldenCase, refusal: Refusal) -> str:
     )
 
 
-@pytest.mark.parametrize("case", REFUSED, ids=[case.name for case in REFUSED])
+def with_requested_disk(case: GoldenCase, refusal: Refusal) -> str:
+    """The case's input as a test domain, with the disk it asks for added without an address.
+
+    The refusal's controller, if any, is added after it, also without an address.
+    """
+    domain_xml = for_test(case.input_xml, case.name)
+    assert domain_xml.count("</devices>") == 1
+    added = unaddressed_disk(case, refusal)
+    if refusal.controller:
+        added += f"    {refusal.controller}\n"
+    return domain_xml.replace("  </devices>", f"{added}  </devices>")
+
+
+@pytest.mark.parametrize("case", REFUSED_AT_DEFINE, ids=[case.name for case in REFUSED_AT_DEFINE])
 def test_libvirt_refuses_too(case: GoldenCase, virsh: Virsh) -> None:
     """Where a golden error says the bus or device cannot take the rescue disk, libvirt agrees.
 
-    The input domain with the requested disk added without an address (so libvirt chooses)
-    fails ``virsh define``, for the reason the case names.
+    The input domain with the requested disk added without an address (so libvirt chooses),
+    and for a refused ``hw_scsi_model`` a controller of that model, fails ``virsh define``, for
+    the reason the case names.
     """
     refusal = REFUSALS.get(case.name)
     assert refusal is not None, f"{case.name} ({error_code(case)}) needs an entry in REFUSALS"
-    domain_xml = for_test(case.input_xml, case.name)
-    assert domain_xml.count("</devices>") == 1
-    disk = unaddressed_disk(case, refusal)
-    domain_xml = domain_xml.replace("  </devices>", f"{disk}  </devices>")
+    domain_xml = with_requested_disk(case, refusal)
     try:
         dump = virsh.define_and_dump(domain_xml)
     except VirshError as error:
         refused = error
     else:
         pytest.fail(f"libvirt ACCEPTS what {case.name} refuses ({error_code(case)}):\n{dump}")
+    assert re.search(refusal.error, refused.stderr), f"refused for another reason: {refused}"
+
+
+def startable(domain_xml: str, directory: Path) -> str:
+    """``domain_xml`` with what a start needs of the host, nothing else changed.
+
+    Every disk source becomes a blank image in ``directory``, in the disk's format; every
+    interface goes on QEMU's user-mode network.
+    """
+    root = ET.fromstring(domain_xml)
+    devices = root.find("devices")
+    assert devices is not None
+    for disk in devices.findall("disk"):
+        source, target = disk.find("source"), disk.find("target")
+        if source is None:
+            continue
+        assert disk.get("type") == "file", "only file disks here"
+        assert target is not None
+        driver = disk.find("driver")
+        disk_format = "raw" if driver is None else driver.get("type", "raw")
+        blank = boot_media.blank_disk(str(target.get("dev")), directory, disk_format)
+        source.set("file", str(blank))
+    for interface in devices.findall("interface"):
+        interface.set("type", "user")
+        for host_side in interface.findall("target") + interface.findall("source"):
+            interface.remove(host_side)
+    return ET.tostring(root, encoding="unicode")
+
+
+def paused_start_error(virsh: Virsh, domain_xml: str) -> VirshError | None:
+    """Why ``virsh start --paused`` fails for ``domain_xml``, or None when it starts.
+
+    The domain is defined for this, and destroyed and undefined again however it ends.
+    """
+    name = domain_name(domain_xml)
+    assert name.startswith(PREFIX), f"refusing to start {name!r}: not a test domain"
+    virsh.run_with_file(["define"], domain_xml)
+    try:
+        virsh.run("start", "--paused", name)
+    except VirshError as error:
+        return error
+    finally:
+        try:
+            if is_active(virsh, name):
+                virsh.run("destroy", name)
+        finally:
+            virsh.run("undefine", "--nvram", name)
+    return None
+
+
+@pytest.mark.parametrize("case", REFUSED_AT_START, ids=[case.name for case in REFUSED_AT_START])
+def test_qemu_refuses_at_start(case: GoldenCase, virsh: Virsh, workdir: Path) -> None:
+    """Where libvirt defines what a golden error refuses, QEMU refuses to start it.
+
+    The domain of test_libvirt_refuses_too is defined (libvirt accepts it) and started paused,
+    made startable here (``startable``): QEMU fails for the reason the case names. The input
+    domain without the requested disk starts, so the refusal is that disk's.
+    """
+    refusal = REFUSALS[case.name]
+    original = startable(for_test(case.input_xml, case.name), workdir)
+    assert paused_start_error(virsh, original) is None, f"{case.name}: the input does not start"
+    refused = paused_start_error(virsh, startable(with_requested_disk(case, refusal), workdir))
+    assert refused is not None, f"QEMU STARTS what {case.name} refuses ({error_code(case)})"
     assert re.search(refusal.error, refused.stderr), f"refused for another reason: {refused}"
 
 

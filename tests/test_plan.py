@@ -11,9 +11,11 @@ from stable_rescue.model import (
     AddedController,
     Address,
     Bus,
+    CcwAddress,
     DeviceType,
     DriveAddress,
     Mode,
+    OtherAddress,
     PciAddress,
     UsbAddress,
 )
@@ -74,7 +76,7 @@ def plan(
 
 def controller_summary(
     controllers: tuple[AddedController, ...],
-) -> list[tuple[str, int, str | None, PciAddress | None]]:
+) -> list[tuple[str, int, str | None, PciAddress | CcwAddress | None]]:
     """Type, index, model and address of each added controller."""
     return [(c.type, c.index, c.model, c.address) for c in controllers]
 
@@ -876,3 +878,311 @@ def test_only_free_slot_before_a_bridge_warns() -> None:
         "during the rescue the guest sees the buses behind them one number higher "
         "(libvirt's addresses do not change)"
     ]
+
+
+# --- s390x (rules C1 to C3 in docs/policy.md) ----------------------------------------------------
+
+# s390-ccw-virtio-7.2: vda 0xfe.0.0000, vdb 0001, the interface 0002, the balloon 0003; no SCSI
+# controller; libvirt's sclp console; boot dev='hd'.
+S390X = "s390x-scsi-cdrom-no-controller"
+# vda 0000, the interface 0001, virtio-scsi controller 0 at 0002 with sda and sdb on units 0 and
+# 1, the balloon 0003.
+S390X_SCSI = "s390x-scsi-virtio-scsi"
+# vda 0000, the balloon 0001; vdb and the interface on zPCI (uid 1 and 2).
+S390X_ZPCI = "s390x-virtio-zpci"
+SDB_UNIT_1 = (
+    "<target dev='sdb' bus='scsi'/>\n"
+    "      <address type='drive' controller='0' bus='0' target='0' unit='1'/>\n"
+    "    </disk>\n"
+)
+
+
+def ccw(devno: int) -> CcwAddress:
+    """``0xfe.0.<devno>``: where libvirt puts virtio devices on s390x."""
+    return CcwAddress(cssid=0xFE, ssid=0, devno=devno)
+
+
+def scsi_disks(units: range) -> str:
+    """SCSI disks ``sd<unit letter>`` on controller 0 at each of ``units``."""
+    return "".join(
+        "    <disk type='file' device='disk'>\n"
+        "      <driver name='qemu' type='raw'/>\n"
+        f"      <source file='/var/lib/libvirt/images/unit{unit}.img'/>\n"
+        f"      <target dev='sd{chr(ord('a') + unit)}' bus='scsi'/>\n"
+        f"      <address type='drive' controller='0' bus='0' target='0' unit='{unit}'/>\n"
+        "    </disk>\n"
+        for unit in units
+    )
+
+
+# Controller 0 of S390X_SCSI with every unit (0 to 6) taken.
+SCSI_0_FULL = (SDB_UNIT_1, SDB_UNIT_1 + scsi_disks(range(2, 7)))
+
+S390X_PLACEMENTS = [
+    pytest.param(
+        S390X,
+        {"hw_rescue_device": "cdrom"},
+        ISO,
+        (),
+        Bus.SCSI,
+        "sda",
+        DRIVE_0,
+        [("scsi", 0, "virtio-scsi", ccw(4))],
+        id="cdrom-default-scsi-adds-virtio-scsi-on-ccw",
+    ),
+    pytest.param(
+        S390X,
+        {"hw_rescue_bus": "scsi", "hw_scsi_model": "virtio-scsi"},
+        IMG,
+        (),
+        Bus.SCSI,
+        "sda",
+        DRIVE_0,
+        [("scsi", 0, "virtio-scsi", ccw(4))],
+        id="hw_scsi_model-virtio-scsi",
+    ),
+    pytest.param(
+        S390X,
+        {"hw_rescue_bus": "virtio"},
+        IMG,
+        (),
+        Bus.VIRTIO,
+        "vdc",
+        ccw(4),
+        [],
+        id="virtio-lowest-free-devno",
+    ),
+    pytest.param(
+        S390X,
+        {"hw_rescue_bus": "virtio"},
+        IMG,
+        (("devno='0x0001'", "devno='0x0009'"),),
+        Bus.VIRTIO,
+        "vdc",
+        ccw(1),
+        [],
+        id="virtio-fills-a-devno-gap",
+    ),
+    pytest.param(
+        S390X,
+        {"hw_rescue_bus": "virtio"},
+        IMG,
+        (("ssid='0x0' devno='0x0001'", "ssid='0x1' devno='0x0001'"),),
+        Bus.VIRTIO,
+        "vdc",
+        ccw(1),
+        [],
+        id="virtio-devno-of-another-subchannel-set-is-free",
+    ),
+    pytest.param(
+        S390X_SCSI,
+        {"hw_rescue_bus": "scsi"},
+        IMG,
+        (),
+        Bus.SCSI,
+        "sdc",
+        DriveAddress(controller=0, bus=0, target=0, unit=2),
+        [],
+        id="existing-virtio-scsi-first-free-unit",
+    ),
+    pytest.param(
+        S390X_SCSI,
+        {"hw_rescue_bus": "scsi", "hw_scsi_model": "lsilogic"},
+        IMG,
+        (),
+        Bus.SCSI,
+        "sdc",
+        DriveAddress(controller=0, bus=0, target=0, unit=2),
+        [],
+        id="hw_scsi_model-unread-when-a-controller-has-room",
+    ),
+    pytest.param(
+        S390X_SCSI,
+        {"hw_rescue_device": "cdrom"},
+        ISO,
+        (SCSI_0_FULL,),
+        Bus.SCSI,
+        "sdh",
+        DriveAddress(controller=1, bus=0, target=0, unit=0),
+        [("scsi", 1, "virtio-scsi", ccw(4))],
+        id="virtio-scsi-full-adds-controller-1-on-ccw",
+    ),
+    pytest.param(
+        S390X_ZPCI,
+        {"hw_rescue_bus": "virtio"},
+        IMG,
+        (),
+        Bus.VIRTIO,
+        "vdc",
+        ccw(2),
+        [],
+        id="zpci-domain-virtio-on-ccw",
+    ),
+    pytest.param(
+        S390X_ZPCI,
+        {"hw_rescue_device": "cdrom"},
+        ISO,
+        (),
+        Bus.SCSI,
+        "sda",
+        DRIVE_0,
+        [("scsi", 0, "virtio-scsi", ccw(2))],
+        id="zpci-domain-virtio-scsi-on-ccw",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "properties", "source", "edits", "bus", "target", "address", "controllers"),
+    S390X_PLACEMENTS,
+)
+def test_s390x_placement(
+    case: str,
+    properties: dict[str, str],
+    source: str,
+    edits: Edits,
+    bus: Bus,
+    target: str,
+    address: Address,
+    controllers: list[tuple[str, int, str | None, CcwAddress | None]],
+) -> None:
+    """Virtio disks and new virtio-scsi controllers take the lowest free devno in 0xfe.0.
+
+    zPCI devices take none. A SCSI rescue uses the first free unit of an existing controller,
+    else adds a virtio-scsi controller on CCW (hw_scsi_model is read only then).
+    """
+    result = plan(case, properties, source, edits=edits)
+    assert result.bus is bus
+    assert result.target == target
+    assert result.address == address
+    assert controller_summary(result.controllers_added) == controllers
+
+
+S390X_MACHINE = "bus '{bus}' does not exist on 's390-ccw-virtio-7.2' (s390x)"
+S390X_SCSI_MODEL = (
+    "hw_scsi_model '{model}' on machine 's390-ccw-virtio-7.2' (s390x), whose only SCSI "
+    "controller is virtio-scsi; expected virtio-scsi"
+)
+
+S390X_REFUSED = [
+    pytest.param(
+        S390X,
+        {"hw_rescue_bus": "usb"},
+        IMG,
+        (),
+        "bus-unavailable",
+        S390X_MACHINE.format(bus="usb"),
+        id="usb",
+    ),
+    pytest.param(
+        S390X,
+        {"hw_rescue_device": "cdrom", "hw_cdrom_bus": "sata"},
+        ISO,
+        (),
+        "bus-unavailable",
+        S390X_MACHINE.format(bus="sata"),
+        id="sata-by-hw_cdrom_bus",
+    ),
+    pytest.param(
+        S390X,
+        {"hw_rescue_bus": "ide", "hw_rescue_device": "cdrom"},
+        ISO,
+        (),
+        "bus-unavailable",
+        "bus 'ide' exists only on i440fx machines, not on 's390-ccw-virtio-7.2'",
+        id="ide",
+    ),
+    pytest.param(
+        S390X,
+        {"hw_rescue_device": "floppy"},
+        IMG,
+        (),
+        "bus-unavailable",
+        "bus 'fdc' does not exist on 's390-ccw-virtio-7.2' (s390x): libvirt defines a floppy "
+        "there, but QEMU does not start it ('floppy' is not a valid device model name)",
+        id="floppy-default-fdc",
+    ),
+    pytest.param(
+        S390X,
+        {"hw_rescue_bus": "scsi", "hw_scsi_model": "lsilogic"},
+        IMG,
+        (),
+        "unsupported-scsi-model",
+        S390X_SCSI_MODEL.format(model="lsilogic"),
+        id="lsilogic-controller",
+    ),
+    pytest.param(
+        S390X,
+        {"hw_rescue_device": "cdrom", "hw_scsi_model": "buslogic"},
+        ISO,
+        (),
+        "unsupported-scsi-model",
+        S390X_SCSI_MODEL.format(model="buslogic"),
+        id="unknown-model-controller",
+    ),
+    pytest.param(
+        S390X_SCSI,
+        {"hw_rescue_bus": "scsi", "hw_scsi_model": "vmpvscsi"},
+        IMG,
+        (SCSI_0_FULL,),
+        "unsupported-scsi-model",
+        S390X_SCSI_MODEL.format(model="vmpvscsi"),
+        id="vmpvscsi-when-virtio-scsi-is-full",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "properties", "source", "edits", "code", "message"), S390X_REFUSED
+)
+def test_s390x_refused(
+    case: str,
+    properties: dict[str, str],
+    source: str,
+    edits: Edits,
+    code: str,
+    message: str,
+) -> None:
+    """No usb, sata, ide or floppy on s390x, and no SCSI controller but virtio-scsi.
+
+    libvirt refuses usb, sata, ide and the other SCSI models at define; it defines a floppy,
+    which QEMU then refuses to start (tests/test_libvirt.py proves each).
+    """
+    with pytest.raises(stable_rescue.RescueError) as caught:
+        plan(case, properties, source, edits=edits)
+    assert caught.value.code == code
+    assert caught.value.message == message
+
+
+# aarch64-virtio-mmio: vda and the interface (52:54:00:5a:01:01) on virtio-mmio, no PCI device.
+MMIO = "aarch64-virtio-mmio"
+MMIO_INTERFACE = (
+    "    <interface type='ethernet'>\n"
+    "      <mac address='52:54:00:5a:01:01'/>\n"
+    "      <model type='virtio'/>\n"
+    "      <address type='virtio-mmio'/>\n"
+    "    </interface>\n"
+)
+
+
+def test_virtio_mmio_rescue_warns_of_the_devices_it_moves() -> None:
+    """Rule M2: a virtio-mmio rescue disk moves the virtio-mmio devices after it in the guest.
+
+    QEMU plugs virtio-mmio devices into transports in command-line order, and libvirt puts the
+    disks before the interface: the interface goes to the next transport (seen with
+    ``info qtree``: from 0x0a003e00 to 0x0a003c00).
+    """
+    result = plan(MMIO, {"hw_rescue_bus": "virtio"})
+    assert result.address == OtherAddress(type="virtio-mmio")
+    assert result.warnings == (
+        "the rescue disk goes on virtio-mmio, whose transports QEMU hands out in command-line "
+        "order: during the rescue interface:52:54:00:5a:01:01 sit(s) on the next transport, "
+        "at another MMIO address in the guest (libvirt's XML has no position to keep)",
+    )
+
+
+def test_virtio_mmio_rescue_after_every_mmio_device_has_no_warning() -> None:
+    """Rule M2: with only virtio disks of lower names on virtio-mmio, nothing moves."""
+    result = plan(MMIO, {"hw_rescue_bus": "virtio"}, edits=((MMIO_INTERFACE, ""),))
+    assert result.address == OtherAddress(type="virtio-mmio")
+    assert result.warnings == ()

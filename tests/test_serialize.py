@@ -457,12 +457,12 @@ REFUSED = [
             ("controllers_added", 0, "address"),
             {"type": "drive", "controller": 0, "bus": 0, "target": 0, "unit": 0},
         ),
-        "plan.controllers_added[0].address has address type 'drive'; expected 'pci'",
+        "plan.controllers_added[0].address has address type 'drive'; expected 'pci', 'ccw'",
         id="address-type-not-allowed-here",
     ),
     pytest.param(
         changed(PCI, ("controllers_added", 0, "address"), {"type": "isa"}),
-        "plan.controllers_added[0].address has address type 'isa'; expected 'pci'",
+        "plan.controllers_added[0].address has address type 'isa'; expected 'pci', 'ccw'",
         id="other-address-not-allowed-here",
     ),
     pytest.param(

@@ -282,7 +282,8 @@ class AddedController:
     index: int
     model: str | None
     alias: str
-    address: PciAddress | None = None
+    # PCI, or CCW for a virtio-scsi controller on s390x; None for an fdc (ISA, no address).
+    address: PciAddress | CcwAddress | None = None
     chassis: int | None = None
     port: int | None = None
     chassis_nr: int | None = None

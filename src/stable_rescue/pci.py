@@ -343,7 +343,12 @@ def _port_for_bridge(domain: Domain, alias_prefix: str) -> PciPlacement:
 
 
 def place_ccw_device(domain: Domain) -> CcwAddress:
-    """The lowest free devno in css 0xfe, subchannel set 0 (s390x virtio)."""
+    """The lowest free devno in css 0xfe, subchannel set 0 (s390x virtio, rule C1).
+
+    As libvirt's virDomainCCWAddressAssign (domain_addr.c) does: its set starts at 0xfe.0.0000
+    (virDomainCCWAddressSetCreate) and steps the devno past every address a device of any kind
+    (disk, controller, interface, balloon, ...) holds. Devices on zPCI take no devno.
+    """
     used = {
         device.address.devno
         for device in domain.devices

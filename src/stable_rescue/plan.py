@@ -41,6 +41,7 @@ from stable_rescue.model import (
     RescueRequest,
     SourceType,
 )
+from stable_rescue.names import index_of_target
 from stable_rescue.pci import place_ccw_device, place_pci_device
 from stable_rescue.request import parse_bus
 
@@ -322,7 +323,9 @@ def place_rescue_device(domain: Domain, request: RescueRequest, bus: Bus) -> Pla
         if domain.machine.family is MachineFamily.S390_CCW:
             return Placement(address=place_ccw_device(domain))
         if _uses_virtio_mmio(domain):
-            return Placement(address=OtherAddress(type="virtio-mmio"))
+            return Placement(
+                address=OtherAddress(type="virtio-mmio"), warnings=_virtio_mmio_warnings(domain)
+            )
         pci = place_pci_device(domain, ALIAS_PREFIX, conventional=False)
         return Placement(
             address=pci.address, controllers_added=pci.controllers_added, warnings=pci.warnings
@@ -352,6 +355,8 @@ def _new_drive_controller(
     conventional = True
     if bus is Bus.SCSI:
         model = request.image_property("hw_scsi_model") or DEFAULT_SCSI_MODEL
+        if domain.machine.family is MachineFamily.S390_CCW:
+            return (_s390x_scsi_controller(domain, model, index, alias),), ()
         if model not in SCSI_MODELS:
             raise UnsupportedScsiModel(
                 f"hw_scsi_model '{model}'; expected one of {', '.join(SCSI_MODELS)}",
@@ -364,6 +369,58 @@ def _new_drive_controller(
         type=controller_type, index=index, model=model, alias=alias, address=placement.address
     )
     return (*placement.controllers_added, controller), placement.warnings
+
+
+def _s390x_scsi_controller(domain: Domain, model: str, index: int, alias: str) -> AddedController:
+    """A virtio-scsi controller on the channel subsystem (rules C2, C3 in docs/policy.md).
+
+    qemu-system-s390x has no other SCSI controller: libvirt refuses the rest at define ("This
+    QEMU doesn't support the LSI 53C895A SCSI controller").
+    """
+    if model != DEFAULT_SCSI_MODEL:
+        raise UnsupportedScsiModel(
+            f"hw_scsi_model '{model}' on machine '{domain.machine.machine}' (s390x), whose "
+            f"only SCSI controller is virtio-scsi; expected {DEFAULT_SCSI_MODEL}",
+            model=model,
+        )
+    return AddedController(
+        type="scsi", index=index, model=model, alias=alias, address=place_ccw_device(domain)
+    )
+
+
+def _virtio_mmio_warnings(domain: Domain) -> tuple[str, ...]:
+    """Rule M2: the virtio-mmio devices that a virtio-mmio rescue disk moves in the guest.
+
+    libvirt writes no position for virtio-mmio, and QEMU plugs each such device into the next
+    free transport in command-line order (seen with ``info qtree``). libvirt puts controllers
+    before the disks, the disks in its disk order (virtio ones by name index), and every other
+    device kind after them (qemuBuildCommandLine). So each virtio-mmio device after the rescue
+    disk in that order moves to another transport: another MMIO address in the guest.
+    """
+    rescue_index = index_of_target(choose_target(domain, Bus.VIRTIO))
+    assert rescue_index is not None  # choose_target gives names with an index
+    lower_disks = {
+        disk.device.key
+        for disk in domain.disks
+        if disk.bus == Bus.VIRTIO.value
+        and (index := index_of_target(disk.target)) is not None
+        and index < rescue_index
+    }
+    moved = [
+        device.key
+        for device in domain.devices
+        if isinstance(device.address, OtherAddress)
+        and device.address.type == "virtio-mmio"
+        and device.tag != "controller"
+        and device.key not in lower_disks
+    ]
+    if not moved:
+        return ()
+    return (
+        "the rescue disk goes on virtio-mmio, whose transports QEMU hands out in command-line "
+        f"order: during the rescue {', '.join(moved)} sit(s) on the next transport, at another "
+        "MMIO address in the guest (libvirt's XML has no position to keep)",
+    )
 
 
 def _uses_virtio_mmio(domain: Domain) -> bool:
