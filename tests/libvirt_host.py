@@ -221,6 +221,22 @@ def client_or_skip(missing: str | None = None) -> Virsh:
     return Virsh(uri)
 
 
+@contextlib.contextmanager
+def defined(virsh: Virsh, domain_xml: str) -> Iterator[str]:
+    """Define ``domain_xml``; yield its name; destroy and undefine it (and its NVRAM) on exit."""
+    name = domain_name(domain_xml)
+    assert name.startswith(PREFIX), f"refusing to define {name!r}: not a test domain"
+    virsh.run_with_file(["define"], domain_xml)
+    try:
+        yield name
+    finally:
+        try:
+            if is_active(virsh, name):
+                virsh.run("destroy", name)
+        finally:
+            virsh.run("undefine", "--nvram", name)
+
+
 def for_test(domain_xml: str, case: str) -> str:
     """``domain_xml`` with ``<name>`` and ``<uuid>`` set for this run; every other byte kept.
 

@@ -18,7 +18,6 @@ however it ends.
 
 from __future__ import annotations
 
-import contextlib
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -31,16 +30,14 @@ import stable_rescue
 from tests import boot_media
 from tests.golden_cases import GoldenCase, golden_cases
 from tests.libvirt_host import (
-    PREFIX,
     REQUIRE_VARIABLE,
     PciFunction,
     Virsh,
     VirshError,
     client_or_skip,
+    defined,
     destroy_leftovers,
-    domain_name,
     for_test,
-    is_active,
     libvirt_label,
     libvirt_required,
     query_pci,
@@ -138,22 +135,6 @@ def virsh() -> Iterator[Virsh]:
     yield client
     leftovers = destroy_leftovers(client) + client.undefine_leftovers()
     assert not leftovers, f"domains left running or defined by the tests: {leftovers}"
-
-
-@contextlib.contextmanager
-def defined(virsh: Virsh, domain_xml: str) -> Iterator[str]:
-    """Define ``domain_xml``; yield its name; destroy and undefine it (and its NVRAM) on exit."""
-    name = domain_name(domain_xml)
-    assert name.startswith(PREFIX), f"refusing to define {name!r}: not a test domain"
-    virsh.run_with_file(["define"], domain_xml)
-    try:
-        yield name
-    finally:
-        try:
-            if is_active(virsh, name):
-                virsh.run("destroy", name)
-        finally:
-            virsh.run("undefine", "--nvram", name)
 
 
 def wait_for_marker(log: Path, seconds: float) -> str:

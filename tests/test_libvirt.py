@@ -22,7 +22,6 @@ import stable_rescue
 from tests import boot_media
 from tests.golden_cases import GoldenCase, golden_cases
 from tests.libvirt_host import (
-    PREFIX,
     RESCUE_ALIAS,
     DeviceKey,
     Virsh,
@@ -34,10 +33,9 @@ from tests.libvirt_host import (
     boot_orders,
     by_alias,
     client_or_skip,
+    defined,
     device_keys,
-    domain_name,
     for_test,
-    is_active,
     libvirt_label,
     os_boot_devs,
     qemu_devices,
@@ -501,19 +499,11 @@ def paused_start_error(virsh: Virsh, domain_xml: str) -> VirshError | None:
 
     The domain is defined for this, and destroyed and undefined again however it ends.
     """
-    name = domain_name(domain_xml)
-    assert name.startswith(PREFIX), f"refusing to start {name!r}: not a test domain"
-    virsh.run_with_file(["define"], domain_xml)
-    try:
-        virsh.run("start", "--paused", name)
-    except VirshError as error:
-        return error
-    finally:
+    with defined(virsh, domain_xml) as name:
         try:
-            if is_active(virsh, name):
-                virsh.run("destroy", name)
-        finally:
-            virsh.run("undefine", "--nvram", name)
+            virsh.run("start", "--paused", name)
+        except VirshError as error:
+            return error
     return None
 
 
