@@ -1,14 +1,17 @@
 r"""Tiny boot media for ``test_boot.py``, built at test time: each prints one marker and halts.
 
-Every image's boot code writes ``SRMARK:<name>`` on a line of its own to COM1 (I/O port 0x3f8)
-and then stops the CPU, so a domain's serial log names the one device the firmware booted, and
-nothing after it can boot too. The images are made from assembly source held here (``nasm``),
-``xorriso`` and ``qemu-img``; nothing binary is kept in the tree.
+Every image's boot code writes ``SRMARK:<name>`` on a line of its own to COM1 (I/O port 0x3f8;
+on aarch64 the PL011 UART of ``virt``) and then stops the CPU, so a domain's serial log names
+the one device the firmware booted, and nothing after it can boot too. The images are made from
+assembly source held here (``nasm``), ``xorriso`` and ``qemu-img``; nothing binary is kept in
+the tree.
 
 - ``bios_disk``: a disk whose 512-byte boot sector (MBR) prints the marker (SeaBIOS).
 - ``bios_iso``: an El Torito CD-ROM with a no-emulation boot image that prints the marker.
 - ``efi_disk``: a FAT12 "superfloppy" (no partition table) holding ``\EFI\BOOT\BOOTX64.EFI``,
-  the removable-media boot path of UEFI, a PE32+ application that prints the marker (OVMF).
+  the removable-media boot path of UEFI, a PE32+ application that prints the marker (OVMF); or,
+  with ``arch="aa64"``, ``\EFI\BOOT\BOOTAA64.EFI``, an AArch64 one that prints it on the PL011
+  UART of QEMU's ``virt`` machine (AAVMF) instead.
 - ``efi_iso``: an El Torito CD-ROM whose EFI boot entry is that FAT image.
 - ``blank_disk``: an empty disk of a format, for disks that only have to exist.
 """
@@ -101,8 +104,10 @@ message:
 _EFI_APPLICATION = """\
 ; A PE32+ EFI application written out by hand: DOS stub header, PE header, optional header with
 ; 16 empty data directories, one .text section. It needs no relocations (the code only addresses
-; its own bytes, RIP-relative) and calls no UEFI service: firmware enters it in 64-bit long mode
-; at ring 0, where the port I/O of the shared serial routine works as it does in real mode.
+; its own bytes, PC-relative) and calls no UEFI service: the firmware enters it with the MMU
+; mapping all of memory and the devices one to one, at the most privileged level it runs at, so
+; the code may drive the serial port itself. Only `machine` and the code differ between
+; architectures.
 bits 64
 default rel
 IMAGE_BASE equ 0x400000
@@ -116,7 +121,7 @@ dos_header:
     dd pe_header - dos_header           ; e_lfanew
 pe_header:
     dd 'PE'
-    dw 0x8664                           ; Machine: x86-64
+    dw {machine}
     dw 1                                ; NumberOfSections
     dd 0, 0, 0                          ; TimeDateStamp, PointerToSymbolTable, NumberOfSymbols
     dw optional_end - optional_header   ; SizeOfOptionalHeader
@@ -153,14 +158,48 @@ optional_end:
     align FILE_ALIGNMENT, db 0
 HEADERS_SIZE equ $ - dos_header
 text:
-    cld
-    lea rsi, [message]
-{serial_write}
+{code}
 message:
     db 13, 10, "{marker}", 13, 10, 0
     align FILE_ALIGNMENT, db 0
 TEXT_SIZE equ $ - text
 """
+
+# x86-64 (OVMF enters in long mode at ring 0, where the port I/O of the shared serial routine
+# works as it does in real mode).
+_X64_CODE = """\
+    cld
+    lea rsi, [message]
+{serial_write}"""
+
+# AArch64 (AAVMF on QEMU's `virt`, entered at EL1 or EL2): the PL011 UART of `virt` at
+# 0x09000000, which the firmware has set up as its own console and maps as device memory. Sends
+# `message` a byte at a time once the transmit FIFO is not full (UARTFR, offset 0x18, bit 5
+# TXFF), then masks interrupts and waits for one for ever. nasm does not assemble AArch64, so
+# each instruction is its 32-bit encoding (Arm ARM, "A64 Instruction Set Encoding"), computed by
+# nasm where it holds a PC-relative offset; the comment is the instruction.
+_AARCH64_CODE = """\
+    dd 0xd2a12002                                               ; movz x2, #0x0900, lsl #16
+    dd 0x10000001 | ((message - $) & 3) << 29 | ((message - $) >> 2 & 0x7ffff) << 5
+                                                                ; adr x1, message
+.next:
+    dd 0x38401420                                               ; ldrb w0, [x1], #1
+    dd 0x34000000 | ((.halt - $) >> 2 & 0x7ffff) << 5           ; cbz w0, .halt
+.wait:
+    dd 0xb9401843                                               ; ldr w3, [x2, #0x18]
+    dd 0x37280003 | ((.wait - $) >> 2 & 0x3fff) << 5            ; tbnz w3, #5, .wait
+    dd 0xb9000040                                               ; str w0, [x2]
+    dd 0x14000000 | ((.next - $) >> 2 & 0x3ffffff)              ; b .next
+.halt:
+    dd 0xd5034fdf                                               ; msr daifset, #0xf
+    dd 0xd503207f                                               ; wfi
+    dd 0x14000000 | ((.halt - $) >> 2 & 0x3ffffff)              ; b .halt"""
+
+# Per architecture: the PE machine type, the code and the removable-media boot file name.
+_EFI_ARCHITECTURES = {
+    "x64": ("0x8664", _X64_CODE.format(serial_write=_SERIAL_WRITE), "BOOTX64.EFI"),
+    "aa64": ("0xaa64", _AARCH64_CODE, "BOOTAA64.EFI"),
+}
 
 
 def missing_tools() -> list[str]:
@@ -185,9 +224,13 @@ def bios_boot_sector_source(name: str) -> str:
     return _BIOS_BOOT_SECTOR.format(serial_write=_SERIAL_WRITE, marker=marker(name))
 
 
-def efi_application_source(name: str) -> str:
-    """The nasm source of an EFI application that prints ``name``'s marker and halts."""
-    return _EFI_APPLICATION.format(serial_write=_SERIAL_WRITE, marker=marker(name))
+def efi_application_source(name: str, arch: str = "x64") -> str:
+    """The nasm source of an EFI application for ``arch`` that prints ``name``'s marker and halts.
+
+    ``arch`` is UEFI's short name of the architecture: ``x64`` or ``aa64``.
+    """
+    machine, code, _ = _EFI_ARCHITECTURES[arch]
+    return _EFI_APPLICATION.format(machine=machine, code=code, marker=marker(name))
 
 
 def _run(argv: list[str]) -> None:
@@ -216,9 +259,9 @@ def bios_boot_sector(name: str, directory: Path) -> bytes:
     return sector
 
 
-def efi_application(name: str, directory: Path) -> bytes:
-    """The PE32+ file of ``name``'s EFI application."""
-    application = assemble(efi_application_source(name), directory, f"{name}-efi")
+def efi_application(name: str, directory: Path, arch: str = "x64") -> bytes:
+    """The PE32+ file of ``name``'s EFI application for ``arch``."""
+    application = assemble(efi_application_source(name, arch), directory, f"{name}-efi-{arch}")
     assert application.startswith(b"MZ")
     assert len(application) % SECTOR_BYTES == 0, len(application)
     return application
@@ -257,19 +300,24 @@ def bios_iso(name: str, directory: Path) -> Path:
     return iso
 
 
-def efi_disk(name: str, directory: Path, disk_format: str = "raw") -> Path:
-    """A disk of ``disk_format``: a FAT12 file system with ``name``'s EFI application."""
+def efi_boot_image(name: str, directory: Path, arch: str = "x64") -> bytes:
+    r"""A FAT12 file system holding ``name``'s EFI application as ``\EFI\BOOT\BOOT<ARCH>.EFI``."""
+    file_name = _EFI_ARCHITECTURES[arch][2]
+    return fat12_image(("EFI", "BOOT", file_name), efi_application(name, directory, arch))
+
+
+def efi_disk(name: str, directory: Path, disk_format: str = "raw", arch: str = "x64") -> Path:
+    """A disk of ``disk_format``: the FAT12 file system of ``efi_boot_image``."""
     raw = directory / f"{name}.raw"
-    raw.write_bytes(fat12_image(("EFI", "BOOT", "BOOTX64.EFI"), efi_application(name, directory)))
+    raw.write_bytes(efi_boot_image(name, directory, arch))
     return _with_format(raw, disk_format)
 
 
-def efi_iso(name: str, directory: Path) -> Path:
+def efi_iso(name: str, directory: Path, arch: str = "x64") -> Path:
     """An El Torito CD-ROM whose EFI boot image is the FAT image of ``efi_disk``."""
     tree = directory / f"{name}-iso-tree"
     tree.mkdir()
-    image = fat12_image(("EFI", "BOOT", "BOOTX64.EFI"), efi_application(name, directory))
-    (tree / "efiboot.img").write_bytes(image)
+    (tree / "efiboot.img").write_bytes(efi_boot_image(name, directory, arch))
     iso = directory / f"{name}.iso"
     _run(
         [

@@ -8,7 +8,8 @@ is rescued with ``stable_rescue.rescue``, the result defined in its place and st
 media's marker appears, no other. Both runs list the guest's PCI functions (QMP ``query-pci``,
 bus numbers as the firmware programmed them); every function of the normal run must be at the
 same bus, slot and function, with the same ids, in the rescue run. One more pair does the same
-under UEFI (OVMF), where the media carry an EFI application instead of a boot sector.
+under UEFI (OVMF), where the media carry an EFI application instead of a boot sector, and one on
+aarch64 ``virt`` under AAVMF, whose EFI application prints on the PL011 UART.
 
 Domain type ``qemu`` (TCG), so no KVM is needed. Skipped with the reason when libvirt or a build
 tool is missing, unless ``STABLE_RESCUE_REQUIRE_LIBVIRT=1`` turns that into a failure. Domains are
@@ -51,6 +52,15 @@ POLL_SECONDS = 0.1
 RESCUE = "rescue"
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+# Debian's qemu-efi-aarch64, named by the golden aarch64 inputs; its VARS template enrolls no
+# Secure Boot keys, so the unsigned EFI applications of ``boot_media`` run.
+AAVMF_CODE = Path("/usr/share/AAVMF/AAVMF_CODE.fd")
+AAVMF_VARS = Path("/usr/share/AAVMF/AAVMF_VARS.fd")
+# An AAVMF boot to the marker takes about 7 s under TCG; the wait ends at the marker.
+AARCH64_UEFI_BOOT_SECONDS = 90.0
+# The aarch64 pair: a virt domain with every root port used, rescued with a CD-ROM on the
+# machine's default bus (scsi: a new root port and a virtio-scsi controller are added).
+AARCH64_UEFI_CASE = "aarch64-scsi-cdrom-default"
 
 CASES = {case.name: case for case in golden_cases()}
 
@@ -234,6 +244,17 @@ def efi_cdrom(name: str, directory: Path, disk_format: str) -> Path:
     return boot_media.efi_iso(name, directory)
 
 
+def aa64_disk(name: str, directory: Path, disk_format: str) -> Path:
+    r"""A disk whose ``\EFI\BOOT\BOOTAA64.EFI`` prints ``name``'s marker on the PL011."""
+    return boot_media.efi_disk(name, directory, disk_format, arch="aa64")
+
+
+def aa64_cdrom(name: str, directory: Path, disk_format: str) -> Path:
+    """A CD-ROM whose El Torito EFI image (AArch64) prints ``name``'s marker."""
+    assert disk_format == "raw", f"{name}: a CD-ROM image is raw, not {disk_format}"
+    return boot_media.efi_iso(name, directory, arch="aa64")
+
+
 def first_boot_disk(domain_xml: str) -> str:
     """The target of the disk firmware should boot first in libvirt's dump of a domain.
 
@@ -372,6 +393,16 @@ def test_legacy_rescue_disk_boots_in_the_root_place(virsh: Virsh, workdir: Path)
     prove(virsh, domain_xml, workdir, media, {}, BIOS_BOOT_SECONDS)
 
 
+def firmware_or_skip(paths: tuple[Path, ...], package: str) -> None:
+    """Skip when a firmware file is missing (a failure where libvirt is required)."""
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        reason = f"{package} is not installed: no {', '.join(missing)} (Debian package {package})"
+        if libvirt_required():
+            pytest.fail(f"{reason} ({REQUIRE_VARIABLE}=1, so this is a failure)", pytrace=False)
+        pytest.skip(reason)
+
+
 def uefi_domain(case: GoldenCase) -> str:
     """The golden UEFI domain with Secure Boot off and OVMF given explicitly.
 
@@ -402,15 +433,43 @@ def test_uefi_rescue_media_boots_first_and_pci_stays(virsh: Virsh, workdir: Path
     disk; rescued with a CD-ROM on the default bus (sata on q35) it boots the CD-ROM's; the
     guest-visible PCI functions of the normal run are all unmoved in the rescue run.
     """
-    missing = [str(path) for path in (OVMF_CODE, OVMF_VARS) if not path.exists()]
-    if missing:
-        reason = f"OVMF is not installed: no {', '.join(missing)} (Debian package ovmf)"
-        if libvirt_required():
-            pytest.fail(f"{reason} ({REQUIRE_VARIABLE}=1, so this is a failure)", pytrace=False)
-        pytest.skip(reason)
+    firmware_or_skip((OVMF_CODE, OVMF_VARS), "ovmf")
     domain_xml = bootable(uefi_domain(CASES[UEFI_CASE]), workdir, efi_disk, efi_cdrom)
     media = boot_media.efi_iso(RESCUE, workdir)
     prove(virsh, domain_xml, workdir, media, {"hw_rescue_device": "cdrom"}, UEFI_BOOT_SECONDS)
+
+
+def aarch64_uefi_domain(case: GoldenCase, directory: Path) -> str:
+    """The golden aarch64 domain with AAVMF, its NVRAM made from the template in ``directory``.
+
+    Libvirt copies the template to the NVRAM file when the domain first starts; ``undefine
+    --nvram`` removes it again.
+    """
+    root = ET.fromstring(for_test(case.input_xml, "boot-aarch64-uefi"))
+    assert root.findtext("os/type") == "hvm"
+    loader, nvram = root.find("os/loader"), root.find("os/nvram")
+    assert loader is not None, "not an AAVMF domain"
+    assert nvram is not None, "not an AAVMF domain"
+    assert loader.text == str(AAVMF_CODE), loader.text
+    nvram.set("template", str(AAVMF_VARS))
+    nvram.text = str(directory / "VARS.fd")
+    return ET.tostring(root, encoding="unicode")
+
+
+def test_aarch64_uefi_rescue_media_boots_first_and_pci_stays(virsh: Virsh, workdir: Path) -> None:
+    r"""On aarch64 ``virt`` under AAVMF the rescue CD-ROM boots, not the root disk; PCI stays.
+
+    The golden aarch64 domain whose five root ports are all used (TCG, cortex-a57) boots
+    ``\EFI\BOOT\BOOTAA64.EFI`` of its virtio root disk; rescued with a CD-ROM on the default
+    bus (scsi: a sixth root port and a virtio-scsi controller are added) it boots the CD-ROM's;
+    the guest-visible PCI functions of the normal run are all unmoved in the rescue run.
+    """
+    firmware_or_skip((AAVMF_CODE, AAVMF_VARS), "qemu-efi-aarch64")
+    case = CASES[AARCH64_UEFI_CASE]
+    domain_xml = bootable(aarch64_uefi_domain(case, workdir), workdir, aa64_disk, aa64_cdrom)
+    media = boot_media.efi_iso(RESCUE, workdir, arch="aa64")
+    properties = dict(case.props["properties"])
+    prove(virsh, domain_xml, workdir, media, properties, AARCH64_UEFI_BOOT_SECONDS)
 
 
 def test_combinations_cover_every_bus_and_device() -> None:
