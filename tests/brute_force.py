@@ -6,8 +6,8 @@ controller added for it) could go is enumerated, the ones the policy forbids are
 the rest are ranked by the policy's preference. An empty list means the request must be refused;
 otherwise the first entry is where the rescue must go.
 
-Only the machines ``tests/strategies.py`` generates (pc, q35) and well-formed, fully addressed
-domains are modelled.
+Only the machines ``tests/strategies.py`` generates (pc, q35, aarch64 virt, ppc64 pseries, s390x
+s390-ccw-virtio) and well-formed, fully addressed domains are modelled.
 """
 
 from __future__ import annotations
@@ -55,6 +55,14 @@ FORMATS = (
     "dmg",
 )
 BUS_NAMES = ("virtio", "scsi", "sata", "ide", "usb", "fdc")
+# Buses a machine lacks: bus-unavailable (docs/policy.md: D5, V2, V6, C4).
+ABSENT_BUSES = {
+    "pc": (),
+    "q35": ("ide",),
+    "virt": ("ide", "fdc"),
+    "pseries": ("ide", "fdc"),
+    "s390x": ("ide", "fdc", "usb", "sata"),
+}
 DEVICE_NAMES = ("disk", "cdrom", "floppy", "lun")
 
 Address = tuple[
@@ -88,6 +96,8 @@ def address_of(element: ET.Element | None) -> Address | None:
         )
     if kind == "usb":
         return ("usb", number(found.get("bus")), found.get("port", ""))
+    if kind == "ccw":
+        return ("ccw", *(number(found.get(name)) for name in ("cssid", "ssid", "devno")))
     return (str(kind),)
 
 
@@ -156,7 +166,9 @@ class DomainView:
         type_element = root.find("os/type")
         assert type_element is not None
         machine = type_element.get("machine", "")
-        self.family = "q35" if "q35" in machine else "pc"
+        arch = type_element.get("arch", "")
+        families = {"aarch64": "virt", "ppc64": "pseries", "s390x": "s390x"}
+        self.family = families.get(arch, "q35" if "q35" in machine else "pc")
         devices = root.find("devices")
         assert devices is not None
         self.devices = list(devices)
@@ -262,8 +274,8 @@ def _expected(domain: DomainView, request: RescueRequestSpec) -> Expected:
     # Legacy mode (rules L1 to L7) is not modelled: properties of stable mode only.
     assert "hw_rescue_bus" in properties or "hw_rescue_device" in properties
     bus = _bus(domain, properties, device)
-    if bus == "ide" and domain.family != "pc":
-        raise Refused("bus-unavailable", "ide off i440fx")
+    if bus in ABSENT_BUSES[domain.family]:
+        raise Refused("bus-unavailable", f"no {bus} on {domain.family}")
     if device == "cdrom" and bus == "virtio":
         raise Refused("unsupported-device-for-bus", "cdrom on virtio")
     if (device == "floppy") != (bus == "fdc"):
@@ -307,7 +319,7 @@ def _bus(domain: DomainView, properties: dict[str, str], device: str) -> str:
             raise Refused("unsupported-rescue-bus", f"{name}={properties[name]}")
         return properties[name]
     if device == "cdrom":
-        return "sata" if domain.family == "q35" else "ide"
+        return {"pc": "ide", "q35": "sata"}.get(domain.family, "scsi")
     return {"disk": "virtio", "floppy": "fdc"}[device]
 
 
@@ -319,6 +331,12 @@ def placements(
 ) -> tuple[Address, tuple[Added, ...]]:
     """The first legal place for the rescue device, and the controllers it needs added."""
     if bus == "virtio":
+        if domain.family == "s390x":
+            return ccw_place(domain), ()  # C1
+        if domain.family == "virt" and any(
+            disk.bus == "virtio" and disk.address == ("virtio-mmio",) for disk in domain.disks
+        ):
+            return ("virtio-mmio",), ()  # M1
         return pci_place(domain, conventional=False)
     if bus == "usb":
         candidates = list(usb_candidates(domain))
@@ -388,6 +406,10 @@ def new_drive_controller(
     conventional = True
     if bus == "scsi":
         model = scsi_model or "virtio-scsi"
+        if domain.family == "s390x":
+            if model != "virtio-scsi":
+                raise Refused("unsupported-scsi-model", f"{model} on s390x (C3)")
+            return address, (Added(type=bus, index=index, model=model, address=ccw_place(domain)),)
         if model not in SCSI_MODELS:
             raise Refused("unsupported-scsi-model", model)
         conventional = model != "virtio-scsi"
@@ -395,9 +417,23 @@ def new_drive_controller(
     return address, (*added, Added(type=bus, index=index, model=model, address=place))
 
 
+def ccw_place(domain: DomainView) -> Address:
+    """Rule C1: the lowest devno in css 0xfe, subchannel set 0 that no device holds."""
+    used = {
+        a[3] for a in domain.addresses if a is not None and a[0] == "ccw" and a[1:3] == (0xFE, 0)
+    }
+    devno = next(devno for devno in range(0x10000) if devno not in used)
+    return ("ccw", 0xFE, 0, devno)
+
+
 def pci_free_slots(domain: DomainView, include_root: bool) -> list[Address]:
-    """Rules P1, P2: slots with no function in use on pci-root and the PCI bridges."""
-    buses = [0] if include_root else []
+    """Rules P1, P2: slots with no function in use on pci-root and the PCI bridges.
+
+    pseries' pci-roots are its PHBs (rule V5), each a bus with slots 1 to 31.
+    """
+    buses = [0] if include_root and domain.family == "pc" else []
+    if include_root and domain.family == "pseries":
+        buses = [c.index for c in domain.controllers_of("pci") if c.model == "pci-root"]
     buses += [
         c.index
         for c in domain.controllers_of("pci")
@@ -414,8 +450,8 @@ def pci_free_slots(domain: DomainView, include_root: bool) -> list[Address]:
 
 
 def pci_place(domain: DomainView, conventional: bool) -> tuple[Address, tuple[Added, ...]]:
-    """Where one new PCI device goes (P3 on pc; E1 to E6 on q35), with what must be added."""
-    if domain.family == "pc":
+    """Where one new PCI device goes (P3 on pc, pseries; E1 to E6 on q35, virt), and additions."""
+    if domain.family in ("pc", "pseries"):
         free = pci_free_slots(domain, include_root=True)
         if len(free) >= 2:
             return free[0], ()
@@ -475,7 +511,7 @@ def root_port_places(domain: DomainView) -> list[tuple[int, int]]:
     }
     candidates: list[tuple[int, int, int]] = []  # (rank, slot, function)
     for slot in PCI_SLOTS:
-        if slot == 0x1F:
+        if slot == 0x1F and domain.family == "q35":
             continue
         slot_empty = all((0, slot, f) not in domain.pci_used for f in range(8))
         for function in range(8):

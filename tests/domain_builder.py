@@ -8,21 +8,26 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from tests.draw_helpers import BOOLEANS, ints, pick, sampled
+from tests.draw_helpers import BOOLEANS, chance, ints, pick, sampled
 from tests.generated_devices import (
+    ARM,
+    MACHINE_SCSI_MODELS,
     PC,
     PREFIX,
+    PSERIES,
     Q35,
-    SCSI_MODELS,
+    S390,
     Dev,
     DiskDev,
     DiskSpec,
     Line,
     Pci,
+    ccw_address,
     drive_address,
     pci_address,
     suffix,
     usb_address,
+    zpci_address,
 )
 from tests.generated_pci import PciBuilder
 
@@ -56,6 +61,48 @@ class DomainBuilder(PciBuilder):
         self.usb_none = False
         self.usb_taken: set[tuple[int, tuple[int, ...]]] = set()
         self.usb_hubs: list[tuple[int, tuple[int, ...]]] = []
+        # s390x: CCW device numbers taken (css 0xfe, ssid 0), zPCI devices so far.
+        self.ccw_taken: set[int] = set()
+        self.zpci = 0
+        # arm virt: virtio disks and NICs on virtio-mmio rather than PCIe (rule M1's shape).
+        self.mmio = False
+        self.ibmvscsi = 0
+
+    # addresses ---------------------------------------------------------------------------
+
+    def take_ccw(self, dense: bool) -> int:
+        """A free devno: the lowest, or any of the first few (gaps, as after hot-unplugs)."""
+        if dense:
+            devno = min(set(range(len(self.ccw_taken) + 1)) - self.ccw_taken)
+        else:
+            devno = pick(self.draw, sorted(set(range(24)) - self.ccw_taken))
+        self.ccw_taken.add(devno)
+        return devno
+
+    def device_address(
+        self, pcie: bool, dense: bool | None = None, virtio_style: bool = False
+    ) -> list[Line] | None:
+        """The address lines of a new device, or None when there is no room.
+
+        PCI on pc, q35, arm virt and pseries; on s390x CCW, or zPCI now and then for a
+        ``virtio_style`` device (disk, NIC); on an arm virt domain in virtio-mmio style,
+        virtio-mmio for those.
+        """
+        draw = self.draw
+        if dense is None:
+            dense = draw(BOOLEANS)
+        if self.family == S390:
+            if virtio_style and draw(chance(4)):
+                place = self.pci.take(draw, pcie=False, dense=dense)
+                if place is not None:
+                    self.zpci += 1
+                    self.labels.append("s390x-zpci")
+                    return zpci_address(place[1], self.zpci, self.zpci - 1)
+            return [(1, ccw_address(self.take_ccw(dense)))]
+        if self.mmio and virtio_style:
+            return [(1, "<address type='virtio-mmio'/>")]
+        address = self.endpoint(pcie=pcie, dense=dense)
+        return None if address is None else [(1, pci_address(address))]
 
     # controllers -------------------------------------------------------------------------
 
@@ -63,28 +110,45 @@ class DomainBuilder(PciBuilder):
         """A new SCSI or SATA controller on a free PCI slot (None: no room)."""
         existing = self.drive_controllers[bus]
         index = max(existing, default=-1) + 1
+        address: list[Line] | None
         if bus == "scsi":
-            model = model or self.draw(sampled(*SCSI_MODELS))
-            address = self.endpoint(pcie=model == "virtio-scsi")
+            model = model or self.draw(sampled(*MACHINE_SCSI_MODELS[self.family]))
+            if model == "ibmvscsi":
+                # pseries: on the spapr-vio bus, at libvirt's regs 0x2000, 0x3000, ...
+                reg = 0x2000 + 0x1000 * self.ibmvscsi
+                self.ibmvscsi += 1
+                address = [(1, f"<address type='spapr-vio' reg='{reg:#010x}'/>")]
+            else:
+                address = self.device_address(pcie=model == "virtio-scsi")
             opening = f"<controller type='scsi' index='{index}' model='{model}'>"
             self.scsi_models[index] = model
         else:
-            address = self.endpoint(pcie=False)
+            address = self.device_address(pcie=False)
             opening = f"<controller type='sata' index='{index}'>"
         if address is None:
             return None
-        self.controllers.append(
-            Dev(tag="controller", open=opening, tail=[(1, pci_address(address))])
-        )
+        self.controllers.append(Dev(tag="controller", open=opening, tail=address))
         units = 7 if bus == "scsi" else 6
         existing[index] = [(0, 0, unit) for unit in range(units)]
         return index
 
     def usb_controllers(self) -> None:
         draw = self.draw
-        kind = draw(
-            sampled("default", "default", "default", "none", "ich9", "nec-xhci", "qemu-xhci")
+        if self.family == S390:
+            self.usb_none = True  # no USB on s390x (rule C4): libvirt lists no controller
+            return
+        kinds = {
+            # arm virt: USB only with an explicit controller (rule V3).
+            ARM: ("absent", "none", "qemu-xhci", "qemu-xhci"),
+            PSERIES: ("none", "qemu-xhci", "qemu-xhci", "pci-ohci"),
+        }.get(
+            self.family, ("default", "default", "default", "none", "ich9", "nec-xhci", "qemu-xhci")
         )
+        kind = draw(sampled(*kinds))
+        if kind == "absent":
+            self.usb_none = True
+            self.labels.append("usb-absent")
+            return
         if kind == "none":
             self.usb_none = True
             self.controllers.append(
@@ -105,10 +169,11 @@ class DomainBuilder(PciBuilder):
                     Dev(tag="controller", open="<controller type='usb' index='0' model='none'/>")
                 )
                 return
+        extra = {ARM: ("qemu-xhci",), PSERIES: ("qemu-xhci", "pci-ohci")}.get(
+            self.family, ("piix3-uhci", "piix4-uhci", "pci-ohci", "ehci", "nec-xhci", "qemu-xhci")
+        )
         for index in range(1, 1 + draw(ints(0, 2))):
-            model = draw(
-                sampled("piix3-uhci", "piix4-uhci", "pci-ohci", "ehci", "nec-xhci", "qemu-xhci")
-            )
+            model = draw(sampled(*extra))
             if not self._usb_pci_controller(index, model):
                 break
             self.labels.append("usb-several")
@@ -216,15 +281,15 @@ class DomainBuilder(PciBuilder):
     def place_disk(self, spec: DiskSpec) -> None:
         bus = spec.bus
         if bus == "virtio":
-            place = self.endpoint(pcie=True, dense=spec.dense)
+            place = self.device_address(pcie=True, dense=spec.dense, virtio_style=True)
             if place is None:
                 return
-            self._disk(spec, pci_address(place), None)
+            self._disk(spec, place, None)
         elif bus == "usb":
             usb = self.take_usb(spec.dense)
             if usb is None:
                 return
-            self._disk(spec, usb_address(*usb), None)
+            self._disk(spec, [(1, usb_address(*usb))], None)
         else:
             drive = self.take_drive(bus, spec.dense)
             if drive is None:
@@ -236,7 +301,7 @@ class DomainBuilder(PciBuilder):
                 "scsi": controller * 7 + unit if target == 0 and unit < 7 else None,
                 "fdc": unit,
             }[bus]
-            self._disk(spec, drive_address(controller, dbus, target, unit), derived)
+            self._disk(spec, [(1, drive_address(controller, dbus, target, unit))], derived)
 
     def take_drive(self, bus: str, dense: bool) -> tuple[int, int, int, int] | None:
         controllers = self.drive_controllers[bus]
@@ -276,7 +341,7 @@ class DomainBuilder(PciBuilder):
             )
             self.drive_controllers["fdc"][0] = [(0, 0, 0), (0, 0, 1)]
 
-    def _disk(self, spec: DiskSpec, address: str, derived: int | None) -> None:
+    def _disk(self, spec: DiskSpec, address: list[Line], derived: int | None) -> None:
         number = len(self.disks)
         device = spec.device
         source_type = spec.source_type
@@ -353,7 +418,7 @@ class DomainBuilder(PciBuilder):
                     (1, f"<target dev='{disk.target}' bus='{disk.bus}'/>"),
                     *([(1, "<readonly/>")] if disk.device == "cdrom" else []),
                 ],
-                tail=[(1, disk.address)],
+                tail=disk.address,
                 bootable=True,
             )
 
@@ -363,9 +428,10 @@ class DomainBuilder(PciBuilder):
         self.macs += 1
         return f"52:54:00:5a:{self.macs // 256:02x}:{self.macs % 256:02x}"
 
-    def interface(self, dense: bool | None = None) -> bool:
-        model = self.draw(sampled("virtio", "virtio", "e1000e" if self.family == Q35 else "e1000"))
-        address = self.endpoint(pcie=True, dense=dense)
+    def interface(self, dense: bool | None = None, pci_only: bool = False) -> bool:
+        other = {PC: "e1000", Q35: "e1000e"}.get(self.family, "virtio")
+        model = self.draw(sampled("virtio", "virtio", other))
+        address = self.device_address(pcie=True, dense=dense, virtio_style=not pci_only)
         if address is None:
             return False
         self.interfaces.append(
@@ -373,7 +439,7 @@ class DomainBuilder(PciBuilder):
                 tag="interface",
                 open="<interface type='ethernet'>",
                 body=[(1, f"<mac address='{self.mac()}'/>"), (1, f"<model type='{model}'/>")],
-                tail=[(1, pci_address(address))],
+                tail=address,
                 bootable=True,
             )
         )
@@ -381,14 +447,14 @@ class DomainBuilder(PciBuilder):
 
     def virtio_serial(self, dense: bool | None = None) -> bool:
         index = sum(1 for dev in self.controllers if "virtio-serial" in dev.open)
-        address = self.endpoint(pcie=True, dense=dense)
+        address = self.device_address(pcie=True, dense=dense)
         if address is None:
             return False
         self.controllers.append(
             Dev(
                 tag="controller",
                 open=f"<controller type='virtio-serial' index='{index}'>",
-                tail=[(1, pci_address(address))],
+                tail=address,
             )
         )
         return True
@@ -399,14 +465,18 @@ class DomainBuilder(PciBuilder):
         # Dense fills leave the last places free; sparse ones any (an empty port that is not
         # last in firmware order, rule E6).
         dense = draw(BOOLEANS)
+        if self.family == S390:
+            return  # CCW has 65536 device numbers: nothing to crowd
         while True:
-            if self.family == PC:
+            if self.family in (PC, PSERIES):
                 free = len(self.pci.free_conventional())
             else:
                 free = len(self.pci.free_ports()) + len(self.pci.free_root())
             if free <= spare:
                 return
             if not (
-                self.interface(dense=dense) if draw(BOOLEANS) else self.virtio_serial(dense=dense)
+                self.interface(dense=dense, pci_only=True)
+                if draw(BOOLEANS)
+                else self.virtio_serial(dense=dense)
             ):
                 return

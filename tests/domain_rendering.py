@@ -7,7 +7,40 @@ from hypothesis import strategies as st
 
 from tests.domain_builder import DomainBuilder
 from tests.draw_helpers import BOOLEANS, chance, sampled
-from tests.generated_devices import MACHINES, PC, Q35, Dev, DiskDev, Line
+from tests.generated_devices import (
+    ARCHES,
+    ARM,
+    MACHINES,
+    PC,
+    PSERIES,
+    Q35,
+    S390,
+    X86,
+    Dev,
+    DiskDev,
+    Line,
+)
+
+# Per machine, as libvirt dumps them (tests/golden/aarch64-*, pseries-*, s390x-*).
+CPU_MODELS = {
+    PC: "<model fallback='forbid'>qemu64</model>",
+    Q35: "<model fallback='forbid'>qemu64</model>",
+    ARM: "<model fallback='allow'>cortex-a57</model>",
+    PSERIES: "<model fallback='forbid'>POWER9</model>",
+    S390: "<model fallback='forbid'>qemu</model>",
+}
+SERIALS: dict[str, tuple[str, str, list[Line]]] = {
+    # (target type, model name, address lines)
+    PC: ("isa-serial", "isa-serial", []),
+    Q35: ("isa-serial", "isa-serial", []),
+    ARM: ("system-serial", "pl011", []),
+    PSERIES: (
+        "spapr-vio-serial",
+        "spapr-vty",
+        [(1, "<address type='spapr-vio' reg='0x30000000'/>")],
+    ),
+    S390: ("sclp-serial", "sclpconsole", []),
+}
 
 
 @attrs.frozen(kw_only=True)
@@ -93,7 +126,8 @@ def render_domain(draw: st.DrawFn, builder: DomainBuilder) -> GeneratedDomain:
     unit = draw(sampled("  ", "  ", "  ", "    "))
     newline = "\r\n" if draw(chance(16)) else "\n"
     lines: list[Line] = []
-    hypervisor = draw(sampled("qemu", "kvm"))
+    # kvm only where the host runs the guest's architecture natively.
+    hypervisor = draw(sampled("qemu", "kvm")) if family in X86 else "qemu"
     number = draw(st.integers(0, 0xFFFF))
     lines.append((0, f"<domain type='{hypervisor}'>"))
     lines.append((1, f"<name>gen-{number}</name>"))
@@ -107,13 +141,16 @@ def render_domain(draw: st.DrawFn, builder: DomainBuilder) -> GeneratedDomain:
     elif metadata == "empty":
         lines.append((1, "<metadata/>"))
         labels.append("metadata-empty")
-    lines.append((1, "<memory unit='KiB'>262144</memory>"))
-    lines.append((1, "<currentMemory unit='KiB'>262144</currentMemory>"))
+    memory = 524288 if family == PSERIES else 262144
+    lines.append((1, f"<memory unit='KiB'>{memory}</memory>"))
+    lines.append((1, f"<currentMemory unit='KiB'>{memory}</currentMemory>"))
     lines.append((1, "<vcpu placement='static'>1</vcpu>"))
-    efi = family == Q35 and draw(chance(5))
+    efi = family in (Q35, ARM) and draw(chance(5))
     lines.append((1, "<os firmware='efi'>" if efi else "<os>"))
-    lines.append((2, f"<type arch='x86_64' machine='{MACHINES[family]}'>hvm</type>"))
-    if efi:
+    lines.append((2, f"<type arch='{ARCHES[family]}' machine='{MACHINES[family]}'>hvm</type>"))
+    if efi and family == ARM:
+        labels.append("efi")
+    elif efi:
         # libvirt 9.0 refuses secure='no' with firmware autoselection; no <loader> means no.
         if draw(BOOLEANS):
             lines.append((2, "<loader secure='yes'/>"))
@@ -131,16 +168,19 @@ def render_domain(draw: st.DrawFn, builder: DomainBuilder) -> GeneratedDomain:
         labels.append("comment-in-os")
     lines.extend((2, f"<boot dev='{dev}'/>") for dev in boot_devs)
     lines.append((1, "</os>"))
-    lines.append((1, "<features>"))
-    lines.append((2, "<acpi/>"))
-    lines.append((2, "<apic/>"))
-    if efi:
-        lines.append((2, "<smm state='on'/>"))
-    lines.append((1, "</features>"))
+    if family in X86:
+        lines.append((1, "<features>"))
+        lines.append((2, "<acpi/>"))
+        lines.append((2, "<apic/>"))
+        if efi:
+            lines.append((2, "<smm state='on'/>"))
+        lines.append((1, "</features>"))
+    elif family == ARM:
+        lines.extend([(1, "<features>"), (2, "<gic version='2'/>"), (1, "</features>")])
     lines.extend(
         [
             (1, "<cpu mode='custom' match='exact' check='none'>"),
-            (2, "<model fallback='forbid'>qemu64</model>"),
+            (2, CPU_MODELS[family]),
             (1, "</cpu>"),
             (1, "<clock offset='utc'/>"),
             (1, "<on_poweroff>destroy</on_poweroff>"),
@@ -154,35 +194,49 @@ def render_domain(draw: st.DrawFn, builder: DomainBuilder) -> GeneratedDomain:
     lines.append((1, "<devices>"))
     devices: list[Dev] = list(disk_devs)
     controllers = [*builder.controllers, *builder.pci_controllers]
-    root = (
-        "<controller type='pci' index='0' model='pci-root'/>"
-        if family == PC
-        else "<controller type='pci' index='0' model='pcie-root'/>"
-    )
-    controllers.insert(len(builder.controllers), Dev(tag="controller", open=root))
+    if family == PSERIES:
+        root = Dev(
+            tag="controller",
+            open="<controller type='pci' index='0' model='pci-root'>",
+            body=[(1, "<model name='spapr-pci-host-bridge'/>"), (1, "<target index='0'/>")],
+        )
+    elif family in (PC, S390):
+        root = Dev(tag="controller", open="<controller type='pci' index='0' model='pci-root'/>")
+    else:
+        root = Dev(tag="controller", open="<controller type='pci' index='0' model='pcie-root'/>")
+    controllers.insert(len(builder.controllers), root)
     devices.extend(controllers)
     devices.extend(builder.interfaces)
+    serial_type, serial_model, serial_address = SERIALS[family]
     serial = Dev(
         tag="serial",
         open="<serial type='pty'>",
         body=[
-            (1, "<target type='isa-serial' port='0'>"),
-            (2, "<model name='isa-serial'/>"),
+            (1, f"<target type='{serial_type}' port='0'>"),
+            (2, f"<model name='{serial_model}'/>"),
             (1, "</target>"),
+            *serial_address,
         ],
     )
     console = Dev(
-        tag="console", open="<console type='pty'>", body=[(1, "<target type='serial' port='0'/>")]
+        tag="console",
+        open="<console type='pty'>",
+        body=[(1, "<target type='serial' port='0'/>"), *serial_address],
     )
     devices.extend([serial, console, *builder.inputs])
-    devices.append(Dev(tag="input", open="<input type='mouse' bus='ps2'/>"))
-    devices.append(Dev(tag="input", open="<input type='keyboard' bus='ps2'/>"))
+    if family in X86:
+        devices.append(Dev(tag="input", open="<input type='mouse' bus='ps2'/>"))
+        devices.append(Dev(tag="input", open="<input type='keyboard' bus='ps2'/>"))
     devices.append(Dev(tag="audio", open="<audio id='1' type='none'/>"))
     devices.extend(builder.video)
     devices.extend(builder.hostdevs)
     devices.extend(builder.hubs)
     devices.extend(builder.others)
-    device_lines: list[Line] = [(2, "<emulator>/usr/bin/qemu-system-x86_64</emulator>")]
+    if family in (PSERIES, S390):
+        model = "pseries" if family == PSERIES else "s390"
+        devices.append(Dev(tag="panic", open=f"<panic model='{model}'/>"))
+    emulator = {ARM: "aarch64", PSERIES: "ppc64", S390: "s390x"}.get(family, "x86_64")
+    device_lines: list[Line] = [(2, f"<emulator>/usr/bin/qemu-system-{emulator}</emulator>")]
     comment_at = draw(st.integers(0, 3 * len(devices))) if devices else 0
     for position, device in enumerate(devices):
         if position == comment_at:

@@ -10,9 +10,29 @@ import attrs
 
 PC = "pc"
 Q35 = "q35"
-FAMILIES = (PC, Q35)
-MACHINES = {PC: "pc-i440fx-7.2", Q35: "pc-q35-7.2"}
+ARM = "virt"  # aarch64 virt
+PSERIES = "pseries"  # ppc64 pseries
+S390 = "s390x"  # s390x s390-ccw-virtio
+FAMILIES = (PC, Q35, ARM, PSERIES, S390)
+X86 = (PC, Q35)
+# Versioned machine types as libvirt dumps them: the same on QEMU 7.2 (libvirt 9.0) and 10.0.
+MACHINES = {
+    PC: "pc-i440fx-7.2",
+    Q35: "pc-q35-7.2",
+    ARM: "virt-7.2",
+    PSERIES: "pseries-7.2",
+    S390: "s390-ccw-virtio-7.2",
+}
+ARCHES = {PC: "x86_64", Q35: "x86_64", ARM: "aarch64", PSERIES: "ppc64", S390: "s390x"}
 BUSES = ("virtio", "scsi", "sata", "ide", "usb", "fdc")
+# The buses each machine has (docs/policy.md rules V2, V3, V6, C4); requests ask for the others too.
+MACHINE_BUSES = {
+    PC: BUSES,
+    Q35: ("virtio", "scsi", "sata", "usb", "fdc"),
+    ARM: ("virtio", "scsi", "sata", "usb"),
+    PSERIES: ("virtio", "scsi", "sata", "usb"),
+    S390: ("virtio", "scsi"),
+}
 # SCSI controller models qemu-system-x86_64 7.2 has, by their libvirt names.
 SCSI_MODELS = (
     "virtio-scsi",
@@ -23,6 +43,15 @@ SCSI_MODELS = (
     "am53c974",
     "dc390",
 )
+# SCSI controller models the generated domains of each machine have (libvirt refuses the
+# others there, or QEMU lacks them: rule C3); ibmvscsi sits on spapr-vio.
+MACHINE_SCSI_MODELS = {
+    PC: SCSI_MODELS,
+    Q35: SCSI_MODELS,
+    ARM: ("virtio-scsi",),
+    PSERIES: ("virtio-scsi", "ibmvscsi"),
+    S390: ("virtio-scsi",),
+}
 
 
 Line = tuple[int, str]  # (depth below the element's own line, text)
@@ -37,6 +66,23 @@ def pci_address(address: Pci, multifunction: bool = False) -> str:
         f"<address type='pci' domain='0x0000' bus='{bus:#04x}' slot='{slot:#04x}' "
         f"function='{function:#x}'{extra}/>"
     )
+
+
+def ccw_address(devno: int) -> str:
+    """An ``<address type='ccw'>`` in css 0xfe, subchannel set 0 (s390x)."""
+    return f"<address type='ccw' cssid='0xfe' ssid='0x0' devno='{devno:#06x}'/>"
+
+
+def zpci_address(slot: int, uid: int, fid: int) -> list[Line]:
+    """A PCI address on s390x's pci-root with its ``<zpci>`` identifiers."""
+    return [
+        (
+            1,
+            f"<address type='pci' domain='0x0000' bus='0x00' slot='{slot:#04x}' function='0x0'>",
+        ),
+        (2, f"<zpci uid='{uid:#06x}' fid='{fid:#010x}'/>"),
+        (1, "</address>"),
+    ]
 
 
 def drive_address(controller: int, bus: int, target: int, unit: int) -> str:
@@ -95,7 +141,7 @@ class DiskDev:
     device: str
     source_lines: list[Line]
     opening: str
-    address: str
+    address: list[Line]
     derived_index: int | None
     name_style: str
     wanted_index: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from tests.draw_helpers import BOOLEANS, chance, ints, pick, sampled
-from tests.generated_devices import PC, Q35, Dev, Line, Pci, pci_address
+from tests.generated_devices import ARM, PC, PSERIES, Q35, S390, Dev, Line, Pci, pci_address
 
 
 class PciTopology:
@@ -15,12 +15,14 @@ class PciTopology:
         self.family = family
         self.used: set[Pci] = set()
         self.used_slots: set[tuple[int, int]] = set()
-        # Buses with conventional slots 1..31 (pci-root on pc, pci-bridges, pcie-to-pci-bridges).
-        self.conventional: list[int] = [0] if family == PC else []
+        # Buses with conventional slots 1..31 (pci-root on pc, pseries' PHBs and s390x's zPCI
+        # root, pci-bridges, pcie-to-pci-bridges).
+        self.conventional: list[int] = [0] if family in (PC, PSERIES, S390) else []
         # PCIe ports (root ports, switch downstream ports): one device, at slot 0.
         self.ports: list[int] = []
         self.next_index = 1
-        self.reserved_root = {0, 1} if family == PC else {0, 0x1F}
+        # pc: the PIIX3 chipset; q35: 00:1f (LPC, SATA 0, SMBus); arm virt has no chipset slot.
+        self.reserved_root = {PC: {0, 1}, Q35: {0, 0x1F}}.get(family, {0})
 
     def index(self) -> int:
         """The next PCI controller index (a controller's index is above its parent bus)."""
@@ -51,7 +53,7 @@ class PciTopology:
         return [(bus, 0, 0) for bus in self.ports if self.slot_free(bus, 0)]
 
     def free_root(self) -> list[Pci]:
-        """Free slots directly on pcie-root (q35's integrated devices)."""
+        """Free slots directly on pcie-root (q35's integrated devices; none on arm virt)."""
         if self.family != Q35:
             return []
         return [
@@ -62,7 +64,7 @@ class PciTopology:
 
     def take(self, draw: st.DrawFn, pcie: bool, dense: bool) -> Pci | None:
         """A free place for one endpoint, or None when the topology is full."""
-        if self.family == PC:
+        if self.family in (PC, PSERIES, S390):
             options = self.free_conventional()
         elif pcie:
             options = self.free_ports() or self.free_root()
@@ -113,7 +115,25 @@ class PciBuilder:
 
     def topology(self) -> None:
         draw = self.draw
-        if self.family == PC:
+        if self.family == S390:
+            return  # CCW; zPCI devices sit on pci-root directly
+        if self.family == PSERIES:
+            # Further PHBs (pci-root with spapr-pci-host-bridge), each its own bus 1..31.
+            for _ in range(draw(ints(0, 1))):
+                index = self.pci.index()
+                self.pci_controllers.append(
+                    Dev(
+                        tag="controller",
+                        open=f"<controller type='pci' index='{index}' model='pci-root'>",
+                        body=[
+                            (1, "<model name='spapr-pci-host-bridge'/>"),
+                            (1, f"<target index='{index}'/>"),
+                        ],
+                    )
+                )
+                self.pci.conventional.append(index)
+                self.labels.append("pseries-phb")
+        if self.family in (PC, PSERIES):
             for _ in range(draw(ints(0, 2))):
                 address = self.endpoint(pcie=False)
                 if address is None:
@@ -142,7 +162,7 @@ class PciBuilder:
             self.labels.append("q35-root-crowded")
             count = 29 if layout == "separate" else draw(ints(12, 24))
         single_mf = draw(BOOLEANS)
-        first_slot = 2
+        first_slot = 1 if self.family == ARM else 2
         for position in range(count):
             if layout == "separate":
                 slot, function = first_slot + position, 0

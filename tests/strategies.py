@@ -29,11 +29,17 @@ from tests.domain_builder import DomainBuilder
 from tests.domain_rendering import GeneratedDomain, render_domain
 from tests.draw_helpers import BOOLEANS, T, chance, ints, pick, sampled
 from tests.generated_devices import (
+    ARM,
     BUSES,
     FAMILIES,
+    MACHINE_BUSES,
+    MACHINE_SCSI_MODELS,
     PC,
+    PSERIES,
     Q35,
+    S390,
     SCSI_MODELS,
+    X86,
     Dev,
     DiskSpec,
     drive_address,
@@ -49,11 +55,14 @@ from tests.generated_requests import (
 )
 
 __all__ = [
+    "ARM",
     "FAMILIES",
     "LEGACY_REQUESTS",
     "LIBVIRT_SAMPLES",
     "PC",
+    "PSERIES",
     "Q35",
+    "S390",
     "DiskSpec",
     "GeneratedDomain",
     "RescueRequestSpec",
@@ -79,7 +88,7 @@ LEGACY_REQUESTS = True
 @functools.cache
 def disks(family: str = PC) -> st.SearchStrategy[DiskSpec]:
     """One disk of any bus the machine has, any device type that bus takes."""
-    buses = [bus for bus in BUSES if not (bus == "ide" and family != PC)]
+    buses = MACHINE_BUSES[family]
     return sampled(*buses).flatmap(lambda bus: _disk_on(bus))
 
 
@@ -159,18 +168,30 @@ def _fill_drive_bus(builder: DomainBuilder, bus: str) -> None:
             return
 
 
-SCSI_CONTROLLER_MODELS = st.lists(sampled(*SCSI_MODELS), max_size=2)
+@functools.cache
+def _scsi_controller_models(family: str) -> st.SearchStrategy[list[str]]:
+    return st.lists(sampled(*MACHINE_SCSI_MODELS[family]), max_size=2)
+
+
+# pc and q35 twice as often as each newer machine: they have the most shapes.
+FAMILY_WEIGHTS = (PC, Q35, PC, Q35, ARM, PSERIES, S390)
 
 
 @st.composite
 def domains(draw: st.DrawFn, families: tuple[str, ...] = FAMILIES) -> GeneratedDomain:
     """A domain as ``virsh dumpxml --inactive`` prints it (see the module docstring)."""
-    family = draw(sampled(*families))
+    family = draw(sampled(*[f for f in FAMILY_WEIGHTS if f in families]))
     builder = DomainBuilder(draw, family)
     labels = builder.labels
     labels.append(family)
-    video = draw(sampled("vga", "vga", "virtio", "none"))
-    if video != "none":
+    if family == ARM and draw(chance(4)):
+        builder.mmio = True
+        labels.append("virtio-mmio")
+    # No video on the other machines (libvirt adds none without graphics).
+    video = draw(sampled("vga", "vga", "virtio", "none")) if family in X86 else None
+    if video is None:
+        pass
+    elif video != "none":
         # libvirt's fixed places: 00:02.0 on pc, 00:01.0 on q35.
         slot = 2 if family == PC else 1
         builder.pci.use((0, slot, 0))
@@ -196,9 +217,9 @@ def domains(draw: st.DrawFn, families: tuple[str, ...] = FAMILIES) -> GeneratedD
             )
         )
         builder.drive_controllers["sata"][0] = [(0, 0, unit) for unit in range(6)]
-    for model in draw(SCSI_CONTROLLER_MODELS):
+    for model in draw(_scsi_controller_models(family)):
         builder.add_drive_controller("scsi", model)
-    if family == PC and draw(chance(4)):
+    if family in (PC, ARM, PSERIES) and draw(chance(4)):
         builder.add_drive_controller("sata")
     if family == Q35 and draw(chance(6)):
         builder.add_drive_controller("sata")
@@ -209,37 +230,33 @@ def domains(draw: st.DrawFn, families: tuple[str, ...] = FAMILIES) -> GeneratedD
     for spec in draw(_disk_lists(family)):
         builder.place_disk(spec)
     fill_bus = draw(sampled(None, None, None, "scsi", "sata", "ide", "usb", "fdc"))
-    if fill_bus is not None and not (fill_bus == "ide" and family != PC):
+    if fill_bus is not None and fill_bus in MACHINE_BUSES[family]:
         _fill_drive_bus(builder, fill_bus)
         labels.append(f"{fill_bus}-filled")
     _scsi_hostdevs(builder)
     if draw(BOOLEANS):
-        address = builder.endpoint(pcie=True)
-        if address is not None:
+        place = builder.device_address(pcie=True)
+        if place is not None:
             builder.others.append(
-                Dev(
-                    tag="memballoon",
-                    open="<memballoon model='virtio'>",
-                    tail=[(1, pci_address(address))],
-                )
+                Dev(tag="memballoon", open="<memballoon model='virtio'>", tail=place)
             )
     else:
         builder.others.append(Dev(tag="memballoon", open="<memballoon model='none'/>"))
     if draw(chance(4)):
-        address = builder.endpoint(pcie=True)
-        if address is not None:
+        place = builder.device_address(pcie=True)
+        if place is not None:
             builder.others.append(
                 Dev(
                     tag="rng",
                     open="<rng model='virtio'>",
                     body=[(1, "<backend model='random'>/dev/urandom</backend>")],
-                    tail=[(1, pci_address(address))],
+                    tail=place,
                 )
             )
     for _ in range(draw(ints(0, 2))):
         builder.virtio_serial()
     crowd = draw(sampled(None, None, None, 0, 1, 2, 3))
-    if crowd is not None:
+    if crowd is not None and family != S390:
         builder.fill(crowd)
         labels.append(f"pci-crowded-{crowd}")
     builder.name_disks()
@@ -335,7 +352,11 @@ def _mostly(usual: st.SearchStrategy[T], rare: st.SearchStrategy[T]) -> st.Searc
 
 
 def sample(
-    count: int, *, rescued_only: bool = False, tries: int | None = None
+    count: int,
+    *,
+    rescued_only: bool = False,
+    tries: int | None = None,
+    families: tuple[str, ...] = FAMILIES,
 ) -> list[tuple[GeneratedDomain, RescueRequestSpec]]:
     """``count`` (domain, request) pairs, the same on every run (derandomized Hypothesis)."""
     found: list[tuple[GeneratedDomain, RescueRequestSpec]] = []
@@ -348,7 +369,7 @@ def sample(
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(domain=domains(), request=rescue_requests())
+    @given(domain=domains(families), request=rescue_requests())
     def collect(domain: GeneratedDomain, request: RescueRequestSpec) -> None:
         if len(found) >= count:
             return
@@ -369,5 +390,13 @@ LIBVIRT_SAMPLES = 40
 
 @functools.cache
 def libvirt_samples() -> tuple[tuple[GeneratedDomain, RescueRequestSpec], ...]:
-    """``LIBVIRT_SAMPLES`` (domain, request) pairs that ``rescue`` accepts, the same every run."""
-    return tuple(sample(LIBVIRT_SAMPLES, rescued_only=True, tries=4 * LIBVIRT_SAMPLES))
+    """``LIBVIRT_SAMPLES`` (domain, request) pairs that ``rescue`` accepts, the same every run.
+
+    An equal share from each machine, so that every machine is defined in a real libvirt.
+    """
+    share = LIBVIRT_SAMPLES // len(FAMILIES)
+    return tuple(
+        pair
+        for family in FAMILIES
+        for pair in sample(share, rescued_only=True, tries=8 * share, families=(family,))
+    )

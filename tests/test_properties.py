@@ -338,10 +338,10 @@ def pci_problems(
     }
     models = {c.index: c.model for c in view.controllers if c.type == "pci"} | added_models
     model = models.get(bus, "pci-root" if bus == 0 and view.family == "pc" else None)
-    if view.family == "pc":
+    if view.family in ("pc", "pseries"):
         if model not in ("pci-root", "pci-bridge") or not 1 <= slot <= 31 or function != 0:
             problems.append(f"{address}: not a conventional PCI slot (P2)")
-        if bus == 0 and slot == 1:
+        if view.family == "pc" and bus == 0 and slot == 1:
             problems.append(f"{address}: the PIIX3 chipset's slot (P1)")
         free = len(brute_force.pci_free_slots(view, include_root=True))
         if bus not in added_models and own_model != "pci-bridge" and free < 2:
@@ -350,7 +350,7 @@ def pci_problems(
     if bus == 0:
         if own_model != "pcie-root-port":
             problems.append(f"{address}: an endpoint on pcie-root (E1)")
-        elif slot in (0, 0x1F):
+        elif slot == 0 or (slot == 0x1F and view.family == "q35"):
             problems.append(f"{address}: a reserved pcie-root slot (E3)")
         elif function > 0 and not any(
             c.address == ("pci", 0, slot, 0) and c.model == "pcie-root-port" and c.multifunction
@@ -388,6 +388,10 @@ def controller_problems(
         return problems  # an ISA device: no address to write (D5)
     if place is None:
         return [*problems, f"added controller {alias} without an address (G2)"]
+    if place[0] == "ccw":
+        if view.family != "s390x" or place in view.addresses:
+            problems.append(f"{kind} controller at {place}: not a free CCW address (C1, C2)")
+        return problems
     if kind == "ide":
         if place != ("pci", 0, 1, 1):
             problems.append(f"ide controller at {place}, not the PIIX3 IDE function (D5)")
@@ -434,6 +438,12 @@ def legal_problems(
     elif bus == "usb":
         if address not in set(brute_force.usb_candidates(view)):
             problems.append(f"{address}: not a free port of a controller or hub (U2, U3)")
+    elif address[0] == "ccw":
+        if view.family != "s390x" or address[1:3] != (0xFE, 0) or address in view.addresses:
+            problems.append(f"{address}: not a free CCW address in css 0xfe (C1)")
+    elif address == ("virtio-mmio",):
+        if view.family != "virt":
+            problems.append(f"{address}: virtio-mmio off arm virt (M1)")
     else:
         problems.extend(pci_problems(view, address, controllers, own=None))
     for element in controllers:
