@@ -8,6 +8,7 @@ meet.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import itertools
@@ -187,7 +188,10 @@ def libvirt_workdir() -> Path:
         path = Path(given)
         path.mkdir(parents=True, exist_ok=True)
         return path
-    return Path(tempfile.mkdtemp(prefix="stable-rescue-libvirt-"))
+    path = Path(tempfile.mkdtemp(prefix="stable-rescue-libvirt-"))
+    # Ours alone, so ours to remove when the run ends (a given directory is the caller's).
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def libvirt_required() -> bool:

@@ -38,3 +38,16 @@ def test_boot_order_not_decimal_refused(text: str) -> None:
         f"boot order '{text}' at /domain/devices/interface/boot; expected a decimal integer >= 1 "
         "(libvirt reads it in base 10)"
     )
+
+
+def test_tampered_recorded_order_refused() -> None:
+    """A recorded old order that libvirt would not read is a damaged record, never written back."""
+    domain_xml = golden_input("pc-boot-orders", [])
+    rescued = stable_rescue.rescue(domain_xml, {"hw_rescue_bus": "usb"}, IMG, source_format="raw")
+    assert rescued.xml.count("old='5'") == 1
+    with pytest.raises(stable_rescue.RescueError) as caught:
+        stable_rescue.unrescue(rescued.xml.replace("old='5'", "old='0x5'"))
+    assert caught.value.code == "invalid-rescue-record"
+    assert caught.value.message == (
+        "rescue record boot order '0x5'; expected the decimal text it replaced"
+    )

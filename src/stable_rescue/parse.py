@@ -464,12 +464,12 @@ def _int(element: etree._Element, name: str, default: int | None = None) -> int:
 
 # libvirt reads <boot order> in base 10 (virDomainDeviceBootParseXML: virXMLPropUInt with base
 # 10, so strtoul's leading blanks and '+' pass and '0x1f' does not), unlike addresses (base 0).
-_BOOT_ORDER = re.compile(r"[ \t\n\r]*\+?([0-9]+)")
+BOOT_ORDER = re.compile(r"[ \t\n\r]*\+?([0-9]+)")
 
 
 def _boot_order(boot: etree._Element) -> int:
     raw = boot.get("order", "")
-    match = _BOOT_ORDER.fullmatch(raw)
+    match = BOOT_ORDER.fullmatch(raw)
     if match is None:
         raise InvalidDomain(
             f"boot order '{raw}' at {_path(boot)}; expected a decimal integer >= 1 "

@@ -12,7 +12,7 @@ from lxml import etree
 
 from stable_rescue.errors import InvalidRescueRecord
 from stable_rescue.model import Mode
-from stable_rescue.parse import RECORD_NAMESPACE, find_record
+from stable_rescue.parse import BOOT_ORDER, RECORD_NAMESPACE, find_record
 from stable_rescue.xmltext import escape_attribute, escape_text
 
 RECORD_VERSION = "1"
@@ -189,11 +189,8 @@ def _check_removed_text(parent: str, text: str) -> None:
 
 
 def _order_text(value: str | None) -> str | None:
-    """A recorded boot order's text, refused unless it is digits (with blanks or '+' before)."""
-    if value is None:
-        return None
-    stripped = value.lstrip(" \t\n\r").removeprefix("+")
-    if not stripped.isascii() or not stripped.isdigit():
+    """A recorded boot order's text, refused unless libvirt would read it as one."""
+    if value is not None and BOOT_ORDER.fullmatch(value) is None:
         raise InvalidRescueRecord(
             f"rescue record boot order {value!r}; expected the decimal text it replaced"
         )
