@@ -98,7 +98,17 @@ def address_of(element: ET.Element | None) -> Address | None:
         return ("usb", number(found.get("bus")), found.get("port", ""))
     if kind == "ccw":
         return ("ccw", *(number(found.get(name)) for name in ("cssid", "ssid", "devno")))
+    if kind == "spapr-vio" and found.get("reg"):
+        return ("spapr-vio", number(found.get("reg")))
     return (str(kind),)
+
+
+def phb_target_index(element: ET.Element) -> int | None:
+    """A controller's ``<target index>`` (a pseries PHB's), if it has one."""
+    target = element.find("target")
+    if target is None or target.get("index") is None:
+        return None
+    return number(target.get("index"))
 
 
 def disk_index(name: str) -> int | None:
@@ -146,6 +156,7 @@ class Controller:
     ports: int | None
     address: Address | None
     multifunction: bool
+    target_index: int | None = None  # a pseries PHB's <target index>
 
 
 @attrs.frozen(kw_only=True)
@@ -193,6 +204,7 @@ class DomainView:
                     ports=number(element.get("ports")) if element.get("ports") else None,
                     address=address_of(element),
                     multifunction=found is not None and found.get("multifunction") == "on",
+                    target_index=phb_target_index(element),
                 )
             )
         self.addresses = [address_of(element) for element in self.devices]
@@ -410,6 +422,8 @@ def new_drive_controller(
             if model != "virtio-scsi":
                 raise Refused("unsupported-scsi-model", f"{model} on s390x (C3)")
             return address, (Added(type=bus, index=index, model=model, address=ccw_place(domain)),)
+        if model == "ibmvscsi" and domain.family == "pseries":
+            return address, (Added(type=bus, index=index, model=model, address=vio_place(domain)),)
         if model not in SCSI_MODELS:
             raise Refused("unsupported-scsi-model", model)
         conventional = model != "virtio-scsi"
@@ -426,18 +440,25 @@ def ccw_place(domain: DomainView) -> Address:
     return ("ccw", 0xFE, 0, devno)
 
 
+def vio_place(domain: DomainView) -> Address:
+    """Rule V7: the first spapr-vio reg from 0x2000 in steps of 0x1000 that no device holds."""
+    used = {a[1] for a in domain.addresses if a is not None and a[0] == "spapr-vio"}
+    reg = next(reg for reg in range(0x2000, 1 << 32, 0x1000) if reg not in used)
+    return ("spapr-vio", reg)
+
+
 def pci_free_slots(domain: DomainView, include_root: bool) -> list[Address]:
     """Rules P1, P2: slots with no function in use on pci-root and the PCI bridges.
 
     pseries' pci-roots are its PHBs (rule V5), each a bus with slots 1 to 31.
     """
     buses = [0] if include_root and domain.family == "pc" else []
-    if include_root and domain.family == "pseries":
-        buses = [c.index for c in domain.controllers_of("pci") if c.model == "pci-root"]
+    # In index order, as libvirt searches its buses (PHBs and bridges alike on pseries).
     buses += [
         c.index
         for c in domain.controllers_of("pci")
         if c.model in ("pci-bridge", "pcie-to-pci-bridge")
+        or (c.model == "pci-root" and include_root and domain.family == "pseries")
     ]
     free: list[Address] = []
     for bus in buses:
@@ -455,6 +476,12 @@ def pci_place(domain: DomainView, conventional: bool) -> tuple[Address, tuple[Ad
         free = pci_free_slots(domain, include_root=True)
         if len(free) >= 2:
             return free[0], ()
+        if domain.family == "pseries":
+            # V5: a new PHB (pci-root), which takes no slot; the device in its slot 1.
+            index = domain.pci_index_after()
+            return ("pci", index, 1, 0), (
+                Added(type="pci", index=index, model="pci-root", address=None),
+            )
         if len(free) == 1:
             # E6 asks for a warning only: the bridge has no other place to go.
             index = domain.pci_index_after()

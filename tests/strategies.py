@@ -301,7 +301,7 @@ def rescue_requests(draw: st.DrawFn, legacy: bool | None = None) -> RescueReques
             properties.append((name, draw(_mostly(sampled(*BUSES), ANY_BUS_VALUE))))
     if draw(chance(3)):
         properties.append(
-            ("hw_scsi_model", draw(_mostly(sampled(*SCSI_MODELS), sampled("buslogic"))))
+            ("hw_scsi_model", draw(_mostly(sampled(*SCSI_MODELS, "ibmvscsi"), sampled("buslogic"))))
         )
     for name, value in draw(
         st.lists(

@@ -9,7 +9,10 @@ media's marker appears, no other. Both runs list the guest's PCI functions (QMP 
 bus numbers as the firmware programmed them); every function of the normal run must be at the
 same bus, slot and function, with the same ids, in the rescue run. One more pair does the same
 under UEFI (OVMF), where the media carry an EFI application instead of a boot sector, and one on
-aarch64 ``virt`` under AAVMF, whose EFI application prints on the PL011 UART.
+aarch64 ``virt`` under AAVMF, whose EFI application prints on the PL011 UART. On pseries and
+s390x no media here hold a boot program their firmware would run; there the firmware's own
+console names the device it tries first (SLOF's "Trying to load: from: <path>", the s390-ccw
+BIOS's "Using virtio-scsi."), and the devices are compared by PCI function or CCW devno.
 
 Domain type ``qemu`` (TCG), so no KVM is needed. Skipped with the reason when libvirt or a build
 tool is missing, unless ``STABLE_RESCUE_REQUIRE_LIBVIRT=1`` turns that into a failure. Domains are
@@ -19,6 +22,8 @@ however it ends.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -39,6 +44,7 @@ from tests.libvirt_host import (
     defined,
     destroy_leftovers,
     for_test,
+    is_active,
     libvirt_label,
     libvirt_required,
     query_pci,
@@ -490,3 +496,167 @@ def test_combinations_cover_every_bus_and_device() -> None:
         machine = ET.fromstring(CASES[combination.case].input_xml).find("os/type")
         assert machine is not None
         assert machine.get("machine", "").startswith(MACHINE_TYPES[combination.machine])
+
+
+# SLOF (QEMU's pseries firmware) names the device it tries to boot from on its console:
+# "Trying to load:  from: /pci@800000020000001/scsi@1 ...". It tries QEMU's bootindex list in
+# order, lowest first; the first line is the device it boots when that device is bootable.
+SLOF_FIRST_TRY = re.compile(r"Trying to load: +from: +(\S+)")
+# SLOF's unit address of the PHB with target index 0; each further PHB's is one more.
+SLOF_PHB_BASE = 0x800000020000000
+SLOF_SECONDS = 60.0
+# Every slot of PHB 0 in use: the rescue adds PHB 1 and puts a virtio disk in its slot 1.
+PSERIES_CASE = "pseries-virtio-no-free-slot"
+
+
+def slof_path(phb_target_index: int, slot: int) -> re.Pattern[str]:
+    """SLOF's device path of the PCI function at ``slot`` of a PHB (any node name, function 0)."""
+    return re.compile(rf"/pci@{SLOF_PHB_BASE + phb_target_index:x}/[a-z-]+@{slot:x}$")
+
+
+def slof_first_try(virsh: Virsh, name: str, log: Path) -> tuple[str, list[PciFunction], str]:
+    """Start ``name``; the first device SLOF tries to boot, the PCI functions; destroy it."""
+    log.unlink(missing_ok=True)
+    virsh.run("start", name)
+    try:
+        deadline = time.monotonic() + SLOF_SECONDS
+        text, found = "", None
+        while found is None and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+            text = log.read_text(encoding="latin-1") if log.exists() else ""
+            found = SLOF_FIRST_TRY.search(text)
+        pci = query_pci(virsh, name)
+    finally:
+        virsh.run("destroy", name)
+    assert found is not None, (
+        f"SLOF named no boot device in {SLOF_SECONDS} s; log ends:\n{text[-800:]}"
+    )
+    return found.group(1), pci, text
+
+
+def test_pseries_slof_tries_the_rescue_disk_first_and_pci_stays(
+    virsh: Virsh, workdir: Path
+) -> None:
+    """On pseries, SLOF tries the rescue disk on the new PHB first; no PCI function moves.
+
+    pseries-virtio-no-free-slot (every slot of PHB 0 used), made startable. SLOF first tries
+    vda (PHB 0, slot 3), its boot disk; rescued with a virtio disk, which goes on a new PHB
+    (target index 1, slot 1), SLOF first tries the rescue disk. The media are not pseries boot
+    programs, so SLOF goes on to the next device: what is proved is the order, read from the
+    firmware's own console. Every PCI function of the normal run is where it was, as it was.
+    """
+    case = CASES[PSERIES_CASE]
+    domain_xml = bootable(for_test(case.input_xml, "boot-pseries"), workdir, bios_disk, bios_cdrom)
+    log = workdir / "serial.log"
+    with defined(virsh, domain_xml) as name:
+        original = virsh.run("dumpxml", "--inactive", name)
+        assert first_boot_disk(original) == "vda"
+        first, normal_pci, normal_log = slof_first_try(virsh, name, log)
+        assert slof_path(0, 3).search(first), (
+            f"normal run: SLOF tries {first} first, not vda; log ends:\n" + normal_log[-800:]
+        )
+        media = boot_media.bios_disk(RESCUE, workdir)
+        result = stable_rescue.rescue(original, {"hw_rescue_bus": "virtio"}, str(media))
+        assert result.plan.address == stable_rescue.PciAddress(bus=1, slot=1)
+        [phb] = result.plan.controllers_added
+        assert (phb.model, phb.target_index) == ("pci-root", 1)
+        virsh.run_with_file(["define"], result.xml)
+        first, rescue_pci, rescue_log = slof_first_try(virsh, name, log)
+    assert slof_path(1, 1).search(first), (
+        f"rescue run: SLOF tries {first} first, not the rescue disk at PHB 1 slot 1; log ends:\n"
+        + rescue_log[-800:]
+    )
+    assert normal_pci, "query-pci listed no PCI function in the normal run"
+    problems = moved_functions(normal_pci, rescue_pci)
+    if problems:
+        raise PciMoved("PCI functions moved by the rescue:\n" + "\n".join(problems))
+
+
+# The s390-ccw BIOS names the kind of the device it IPLs from on the console ("Using
+# virtio-blk." or "Using virtio-scsi.", then "SCSI CD-ROM detected." for a CD-ROM). It takes the
+# device with the lowest bootindex.
+S390X_IPL = re.compile(r"Using (virtio-\w+)\.")
+S390X_SECONDS = 60.0
+# vda and vdb on virtio-blk, no SCSI controller: a CD-ROM rescue adds virtio-scsi on CCW.
+S390X_CASE = "s390x-scsi-cdrom-no-controller"
+
+
+def ccw_devnos(virsh: Virsh, name: str) -> dict[str, str]:
+    """The CCW device number of each device libvirt named (QOM ``devno``), by its id."""
+
+    def qmp(command: str, **arguments: str) -> object:
+        request = {"execute": command, "arguments": arguments}
+        reply = json.loads(virsh.run("qemu-monitor-command", name, json.dumps(request)))
+        assert "return" in reply, f"{command}: {reply}"
+        return reply["return"]
+
+    devnos = {}
+    children = qmp("qom-list", path="/machine/peripheral")
+    assert isinstance(children, list)
+    for child in children:
+        if not child["type"].startswith("child<"):
+            continue  # the container's own properties ("type")
+        path = f"/machine/peripheral/{child['name']}"
+        properties = qmp("qom-list", path=path)
+        assert isinstance(properties, list)
+        if any(prop["name"] == "devno" for prop in properties):
+            devnos[child["name"]] = str(qmp("qom-get", path=path, property="devno"))
+    return devnos
+
+
+def s390x_ipl(virsh: Virsh, name: str, log: Path) -> tuple[str, dict[str, str], str]:
+    """Start ``name``; the kind of device the BIOS IPLs from, the CCW devnos; stop it.
+
+    The devnos are read before the CPU runs: a failed IPL stops the guest (a disabled wait,
+    which QEMU reports as a guest panic and libvirt's ``on_crash`` ends).
+    """
+    log.unlink(missing_ok=True)
+    virsh.run("start", "--paused", name)
+    try:
+        devnos = ccw_devnos(virsh, name)
+        virsh.run("resume", name)
+        # The IPL of media that are no IPL image fails and stops the guest: wait for that, so
+        # that the log holds everything the BIOS printed.
+        deadline = time.monotonic() + S390X_SECONDS
+        while is_active(virsh, name) and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+        text = log.read_text(encoding="latin-1") if log.exists() else ""
+        found = S390X_IPL.search(text)
+    finally:
+        if is_active(virsh, name):
+            virsh.run("destroy", name)
+    assert found is not None, f"no IPL device named in {S390X_SECONDS} s; log ends:\n{text[-800:]}"
+    return found.group(1), devnos, text
+
+
+def test_s390x_bios_ipls_the_rescue_cdrom_first_and_ccw_stays(virsh: Virsh, workdir: Path) -> None:
+    """On s390x, the BIOS IPLs from the rescue CD-ROM (virtio-scsi); no devno changes.
+
+    s390x-scsi-cdrom-no-controller, made startable: the BIOS IPLs from vda (virtio-blk).
+    Rescued with a CD-ROM (bus scsi by default; a virtio-scsi controller is added on CCW), it
+    IPLs from the rescue CD-ROM, the only SCSI device. The media are no s390x IPL image, so the
+    IPL then fails: what is proved is the choice, read from the BIOS's own console. Every
+    device of the normal run keeps its CCW device number (QOM ``devno``) in the rescue run.
+    """
+    case = CASES[S390X_CASE]
+    domain_xml = bootable(for_test(case.input_xml, "boot-s390x"), workdir, bios_disk, bios_cdrom)
+    log = workdir / "serial.log"
+    with defined(virsh, domain_xml) as name:
+        original = virsh.run("dumpxml", "--inactive", name)
+        assert first_boot_disk(original) == "vda"
+        kind, normal_devnos, normal_log = s390x_ipl(virsh, name, log)
+        assert kind == "virtio-blk", f"normal run: IPL from {kind}; log ends:\n{normal_log[-800:]}"
+        media = boot_media.bios_iso(RESCUE, workdir)
+        result = stable_rescue.rescue(original, {"hw_rescue_device": "cdrom"}, str(media))
+        assert result.plan.bus is stable_rescue.Bus.SCSI
+        virsh.run_with_file(["define"], result.xml)
+        kind, rescue_devnos, rescue_log = s390x_ipl(virsh, name, log)
+    assert kind == "virtio-scsi", f"rescue run: IPL from {kind}; log ends:\n{rescue_log[-800:]}"
+    assert "SCSI CD-ROM detected" in rescue_log, rescue_log[-800:]
+    assert normal_devnos, "QOM listed no CCW device in the normal run"
+    moved = {
+        device: (devno, rescue_devnos.get(device))
+        for device, devno in normal_devnos.items()
+        if rescue_devnos.get(device) != devno
+    }
+    assert not moved, f"CCW devices moved by the rescue (before, after): {moved}"

@@ -494,6 +494,36 @@ def startable(domain_xml: str, directory: Path) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
+def arch_of(domain_xml: str) -> str:
+    """The ``<os><type arch>`` of a domain."""
+    machine_type = ET.fromstring(domain_xml).find("os/type")
+    return "" if machine_type is None else machine_type.get("arch", "")
+
+
+def startable_firmware(domain_xml: str, directory: Path) -> str:
+    """``domain_xml`` with its NVRAM file, if it names one, moved into ``directory``.
+
+    libvirt creates the NVRAM file from its template at the first start; it must be one of ours.
+    """
+    root = ET.fromstring(domain_xml)
+    nvram = root.find("os/nvram")
+    if nvram is None or not (nvram.text or "").strip():
+        return domain_xml
+    nvram.text = str(directory / "VARS.fd")
+    return ET.tostring(root, encoding="unicode")
+
+
+def qom_bootindex(virsh: Virsh, name: str, device_id: str) -> int:
+    """The ``bootindex`` QEMU holds for the device ``device_id`` of the running domain ``name``."""
+    command = {
+        "execute": "qom-get",
+        "arguments": {"path": f"/machine/peripheral/{device_id}", "property": "bootindex"},
+    }
+    reply = json.loads(virsh.run("qemu-monitor-command", name, json.dumps(command)))
+    assert "return" in reply, f"qom-get {device_id}.bootindex: {reply}"
+    return int(reply["return"])
+
+
 def paused_start_error(virsh: Virsh, domain_xml: str) -> VirshError | None:
     """Why ``virsh start --paused`` fails for ``domain_xml``, or None when it starts.
 
@@ -521,6 +551,33 @@ def test_qemu_refuses_at_start(case: GoldenCase, virsh: Virsh, workdir: Path) ->
     refused = paused_start_error(virsh, startable(with_requested_disk(case, refusal), workdir))
     assert refused is not None, f"QEMU STARTS what {case.name} refuses ({error_code(case)})"
     assert re.search(refusal.error, refused.stderr), f"refused for another reason: {refused}"
+
+
+# The golden rescues of the machines no boot proof covers with a marker (tests/test_boot.py boots
+# pc, q35 and one aarch64 domain): each is started, paused, in QEMU.
+OTHER_ARCH_RESCUES = [
+    case for case in RESCUES if arch_of(case.input_xml) in ("aarch64", "ppc64", "s390x")
+]
+
+
+@pytest.mark.parametrize("case", OTHER_ARCH_RESCUES, ids=[c.name for c in OTHER_ARCH_RESCUES])
+def test_qemu_starts_rescue_with_bootindex_1(case: GoldenCase, virsh: Virsh, workdir: Path) -> None:
+    """QEMU starts each aarch64, pseries and s390x golden rescue, the rescue disk at bootindex 1.
+
+    Beyond domxml-to-native (test_libvirt_keeps_rescue): the rescued domain, made startable
+    (blank images, user-mode network, NVRAM in the work dir), is started paused, so QEMU itself
+    builds every device, the added controllers included, on the buses the plan names; QEMU's
+    own ``bootindex`` of the rescue disk (QOM) is 1, which the firmware (SLOF, the s390-ccw
+    BIOS, AAVMF) reads as its first boot device.
+    """
+    expected = case.expected_xml_path.read_text(encoding="utf-8")
+    domain_xml = startable(startable_firmware(for_test(expected, case.name), workdir), workdir)
+    with defined(virsh, domain_xml) as name:
+        try:
+            virsh.run("start", "--paused", name)
+        except VirshError as error:
+            pytest.fail(f"{case.name}: QEMU does not start the rescued domain: {error}")
+        assert qom_bootindex(virsh, name, RESCUE_ALIAS) == 1
 
 
 def test_refusals_table_is_current() -> None:

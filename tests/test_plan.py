@@ -17,6 +17,7 @@ from stable_rescue.model import (
     Mode,
     OtherAddress,
     PciAddress,
+    SpaprVioAddress,
     UsbAddress,
 )
 from tests.golden_cases import GOLDEN
@@ -76,7 +77,7 @@ def plan(
 
 def controller_summary(
     controllers: tuple[AddedController, ...],
-) -> list[tuple[str, int, str | None, PciAddress | CcwAddress | None]]:
+) -> list[tuple[str, int, str | None, PciAddress | CcwAddress | SpaprVioAddress | None]]:
     """Type, index, model and address of each added controller."""
     return [(c.type, c.index, c.model, c.address) for c in controllers]
 
@@ -558,8 +559,8 @@ REFUSED = [
         (),
         None,
         "unsupported-scsi-model",
-        "hw_scsi_model 'buslogic'; expected one of virtio-scsi, lsilogic, lsisas1068, "
-        "lsisas1078, vmpvscsi, am53c974, dc390",
+        "hw_scsi_model 'buslogic' on machine 'pc-i440fx-7.2'; expected one of virtio-scsi, "
+        "lsilogic, lsisas1068, lsisas1078, vmpvscsi, am53c974, dc390",
         id="unknown-hw_scsi_model",
     ),
     pytest.param(
@@ -1186,3 +1187,124 @@ def test_virtio_mmio_rescue_after_every_mmio_device_has_no_warning() -> None:
     result = plan(MMIO, {"hw_rescue_bus": "virtio"}, edits=((MMIO_INTERFACE, ""),))
     assert result.address == OtherAddress(type="virtio-mmio")
     assert result.warnings == ()
+
+
+# --- pseries (rules V5 and V7 in docs/policy.md) ------------------------------------------------
+
+# pseries-7.2, dumped by libvirt 9.0: every slot (1 to 31) of PHB 0 in use, no other PHB; vda
+# on virtio at 00:03.0; no SCSI controller.
+PSERIES_FULL = "pseries-virtio-no-free-slot"
+# An ibmvscsi controller 0 at spapr-vio reg 0x2000 with sda on unit 0.
+PSERIES_IBMVSCSI = "pseries-scsi-ibmvscsi"
+PHB_0 = "<target index='0'/>\n    </controller>\n"
+
+
+def full_phb(index: int, target_index: int | None) -> str:
+    """A PHB (pci-root) controller ``index``, and a virtio NIC in each of its 31 slots."""
+    target = "" if target_index is None else f"\n      <target index='{target_index}'/>"
+    nics = "".join(
+        "    <interface type='user'>\n"
+        f"      <mac address='52:54:00:00:{index:02x}:{slot:02x}'/>\n"
+        "      <model type='virtio'/>\n"
+        f"      <address type='pci' domain='0x0000' bus='{index:#04x}' slot='{slot:#04x}' "
+        "function='0x0'/>\n"
+        "    </interface>\n"
+        for slot in range(1, 32)
+    )
+    return (
+        f"    <controller type='pci' index='{index}' model='pci-root'>\n"
+        f"      <model name='spapr-pci-host-bridge'/>{target}\n"
+        "    </controller>\n" + nics
+    )
+
+
+def with_full_phbs(*phbs: tuple[int, int | None]) -> Edits:
+    """Edits adding full PHBs after PHB 0 of PSERIES_FULL."""
+    return ((PHB_0, PHB_0 + "".join(full_phb(index, target) for index, target in phbs)),)
+
+
+def phb(index: int, target_index: int) -> tuple[str, int, str | None, None, int]:
+    """An added PHB as ``pseries_summary`` gives it."""
+    return ("pci", index, "pci-root", None, target_index)
+
+
+def pseries_summary(
+    controllers: tuple[AddedController, ...],
+) -> list[tuple[str, int, str | None, object, int | None]]:
+    """Type, index, model, address and target index of each added controller."""
+    return [(c.type, c.index, c.model, c.address, c.target_index) for c in controllers]
+
+
+@pytest.mark.parametrize(
+    ("edits", "added"),
+    [
+        pytest.param((), [phb(1, 1)], id="phb-0-full-adds-phb-1"),
+        pytest.param(with_full_phbs((1, 3)), [phb(2, 1)], id="lowest-unused-target-index"),
+        pytest.param(with_full_phbs((1, 1), (2, 2)), [phb(3, 3)], id="target-indexes-1-and-2-used"),
+        # libvirt gives PHB 1 the lowest unused target index (1) at define, before ours.
+        pytest.param(with_full_phbs((1, None)), [phb(2, 2)], id="phb-without-target-index"),
+    ],
+)
+def test_pseries_grows_by_a_new_phb(edits: Edits, added: list[object]) -> None:
+    """Rule V5: with no free slot (or one), a PHB is added, the device in its slot 1.
+
+    Its target index is the lowest one unused, counting the ones libvirt will give PHBs that
+    have none; no pci-bridge is added and no existing bus changes.
+    """
+    result = plan(PSERIES_FULL, {"hw_rescue_bus": "virtio"}, edits=edits)
+    assert pseries_summary(result.controllers_added) == added
+    new_index = result.controllers_added[0].index
+    assert result.address == PciAddress(bus=new_index, slot=1)
+    assert result.warnings == ()
+
+
+def test_pseries_has_31_phbs_at_most() -> None:
+    """A PHB target index above 30 is refused by libvirt: with 31 full PHBs nothing fits."""
+    edits = with_full_phbs(*((index, index) for index in range(1, 31)))
+    with pytest.raises(stable_rescue.RescueError) as caught:
+        plan(PSERIES_FULL, {"hw_rescue_bus": "virtio"}, edits=edits)
+    assert caught.value.code == "bus-full"
+
+
+@pytest.mark.parametrize(
+    ("case", "edits", "address", "reg"),
+    [
+        pytest.param(PSERIES_FULL, (), DRIVE_0, 0x2000, id="no-controller-reg-0x2000"),
+        pytest.param(
+            PSERIES_IBMVSCSI,
+            (("unit='0'/>\n    </disk>\n", "unit='0'/>\n    </disk>\n" + scsi_disks(range(1, 7))),),
+            DriveAddress(controller=1, bus=0, target=0, unit=0),
+            0x3000,
+            id="full-ibmvscsi-next-reg",
+        ),
+        pytest.param(
+            PSERIES_IBMVSCSI,
+            (
+                (
+                    "unit='0'/>\n    </disk>\n",
+                    "unit='0'/>\n    </disk>\n" + scsi_disks(range(1, 7)),
+                ),
+                (
+                    "    <controller type='usb'",
+                    "    <controller type='scsi' index='1' model='ibmvscsi'>\n"
+                    "      <address type='spapr-vio' reg='0x00003000'/>\n"
+                    "    </controller>\n"
+                    "    <controller type='usb'",
+                ),
+            ),
+            DriveAddress(controller=1, bus=0, target=0, unit=0),
+            None,
+            id="empty-second-ibmvscsi-used",
+        ),
+    ],
+)
+def test_pseries_ibmvscsi(case: str, edits: Edits, address: Address, reg: int | None) -> None:
+    """Rule V7: hw_scsi_model=ibmvscsi adds spapr-vscsi at the first free reg from 0x2000."""
+    properties = {"hw_rescue_bus": "scsi", "hw_scsi_model": "ibmvscsi"}
+    result = plan(case, properties, edits=edits)
+    assert result.address == address
+    if reg is None:
+        assert result.controllers_added == ()
+    else:
+        [added] = result.controllers_added
+        assert (added.model, added.address) == ("ibmvscsi", SpaprVioAddress(reg=reg))

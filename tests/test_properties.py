@@ -372,6 +372,30 @@ def pci_problems(
     return problems
 
 
+def phb_problems(
+    view: brute_force.DomainView, added: list[etree._Element], element: etree._Element
+) -> list[str]:
+    """Why an added pseries PHB is not legal (V5): its target index is its place, not an address."""
+    if view.family != "pseries":
+        return [f"a PHB added on {view.family}, which has none (V5)"]
+    target = element.find("target")
+    problems = []
+    if element.find("address") is not None:
+        problems.append("added PHB with an <address>: a PHB takes no slot (V5)")
+    phbs = [c for c in view.controllers_of("pci") if c.model == "pci-root"]
+    taken = {c.target_index for c in phbs if c.target_index is not None}
+    for c in phbs:  # libvirt numbers the PHBs without one at define, in index order
+        if c.target_index is None:
+            taken.add(0 if c.index == 0 else min(set(range(len(taken) + 1)) - taken))
+    wanted = str(min(set(range(len(taken) + 1)) - taken))
+    if target is None or target.get("index") != wanted:
+        found = None if target is None else target.get("index")
+        problems.append(f"added PHB with target index {found}, expected {wanted} (G2, V5)")
+    if any(e is not element and e.get("model") == "pci-root" for e in added):
+        problems.append("more than one PHB added (V5)")
+    return problems
+
+
 def controller_problems(
     view: brute_force.DomainView, added: list[etree._Element], element: etree._Element
 ) -> list[str]:
@@ -386,8 +410,14 @@ def controller_problems(
         problems.append(f"added controller {kind} {index}: index in use (D4, P4, E2)")
     if kind == "fdc":
         return problems  # an ISA device: no address to write (D5)
+    if kind == "pci" and element.get("model") == "pci-root":
+        return problems + phb_problems(view, added, element)
     if place is None:
         return [*problems, f"added controller {alias} without an address (G2)"]
+    if place[0] == "spapr-vio":
+        if element.get("model") != "ibmvscsi" or place in view.addresses:
+            problems.append(f"{kind} controller at {place}: not a free spapr-vio reg (V7)")
+        return problems
     if place[0] == "ccw":
         if view.family != "s390x" or place in view.addresses:
             problems.append(f"{kind} controller at {place}: not a free CCW address (C1, C2)")

@@ -31,6 +31,7 @@ from stable_rescue.model import (
     OtherAddress,
     PciAddress,
     Plan,
+    SpaprVioAddress,
     UsbAddress,
 )
 from stable_rescue.serialize import ADDRESS_TYPES, plan_from_dict, plan_to_dict
@@ -57,7 +58,13 @@ def _serialize(_: object, __: object, value: object) -> object:
 
 
 def _address_type(address: object) -> str:
-    names = {"DriveAddress": "drive", "UsbAddress": "usb", "PciAddress": "pci", "CcwAddress": "ccw"}
+    names = {
+        "DriveAddress": "drive",
+        "UsbAddress": "usb",
+        "PciAddress": "pci",
+        "CcwAddress": "ccw",
+        "SpaprVioAddress": "spapr-vio",
+    }
     return names.get(type(address).__name__, getattr(address, "type", ""))
 
 
@@ -438,7 +445,7 @@ REFUSED = [
     pytest.param(
         changed(PCI, ("address", "type"), "nvme"),
         "plan.address has unknown address type 'nvme'; "
-        "expected one of 'drive', 'usb', 'pci', 'ccw', or only 'type'",
+        "expected one of 'drive', 'usb', 'pci', 'ccw', 'spapr-vio', or only 'type'",
         id="unknown-address-type",
     ),
     pytest.param(
@@ -457,12 +464,14 @@ REFUSED = [
             ("controllers_added", 0, "address"),
             {"type": "drive", "controller": 0, "bus": 0, "target": 0, "unit": 0},
         ),
-        "plan.controllers_added[0].address has address type 'drive'; expected 'pci', 'ccw'",
+        "plan.controllers_added[0].address has address type 'drive'; "
+        "expected 'pci', 'ccw', 'spapr-vio'",
         id="address-type-not-allowed-here",
     ),
     pytest.param(
         changed(PCI, ("controllers_added", 0, "address"), {"type": "isa"}),
-        "plan.controllers_added[0].address has address type 'isa'; expected 'pci', 'ccw'",
+        "plan.controllers_added[0].address has address type 'isa'; "
+        "expected 'pci', 'ccw', 'spapr-vio'",
         id="other-address-not-allowed-here",
     ),
     pytest.param(
@@ -494,4 +503,5 @@ def test_every_placed_address_type_is_in_the_table() -> None:
         "usb": UsbAddress,
         "pci": PciAddress,
         "ccw": CcwAddress,
+        "spapr-vio": SpaprVioAddress,
     }

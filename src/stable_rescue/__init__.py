@@ -62,6 +62,7 @@ from stable_rescue.model import (
     Plan,
     RescueSource,
     SourceType,
+    SpaprVioAddress,
     UsbAddress,
 )
 from stable_rescue.serialize import plan_from_dict, plan_to_dict
@@ -104,6 +105,7 @@ __all__ = [
     "SourceFormatRequired",
     "SourceType",
     "SourceTypeName",
+    "SpaprVioAddress",
     "StrictWarnings",
     "UnaddressedDevices",
     "UnreadableInput",

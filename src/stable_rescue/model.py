@@ -107,6 +107,13 @@ class CcwAddress:
     devno: int = attrs.field(validator=_non_negative)
 
 
+@attrs.frozen(kw_only=True, order=True)
+class SpaprVioAddress:
+    """``<address type='spapr-vio' reg>`` (pseries' virtual I/O bus: ibmvscsi, spapr-vty)."""
+
+    reg: int = attrs.field(validator=_non_negative)
+
+
 @attrs.frozen(kw_only=True)
 class OtherAddress:
     """Any address type the planner does not place devices on (``virtio-serial``, ``isa``, ...)."""
@@ -114,7 +121,7 @@ class OtherAddress:
     type: str
 
 
-Address = DriveAddress | UsbAddress | PciAddress | CcwAddress | OtherAddress
+Address = DriveAddress | UsbAddress | PciAddress | CcwAddress | SpaprVioAddress | OtherAddress
 
 
 # --- the domain as parsed ----------------------------------------------------------------------
@@ -161,6 +168,8 @@ class Controller:
     ports: int | None = None
     chassis: int | None = None
     port: int | None = None
+    # A pseries PHB's ``<target index>``: the guest's PCI domain number.
+    target_index: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -282,11 +291,13 @@ class AddedController:
     index: int
     model: str | None
     alias: str
-    # PCI, or CCW for a virtio-scsi controller on s390x; None for an fdc (ISA, no address).
-    address: PciAddress | CcwAddress | None = None
+    # PCI; CCW for a virtio-scsi controller on s390x; spapr-vio for an ibmvscsi on pseries;
+    # None for an fdc (ISA) or a pseries PHB, which have no address.
+    address: PciAddress | CcwAddress | SpaprVioAddress | None = None
     chassis: int | None = None
     port: int | None = None
     chassis_nr: int | None = None
+    target_index: int | None = None
 
 
 @attrs.frozen(kw_only=True)

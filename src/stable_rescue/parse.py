@@ -29,6 +29,7 @@ from stable_rescue.model import (
     Firmware,
     OtherAddress,
     PciAddress,
+    SpaprVioAddress,
     UsbAddress,
 )
 from stable_rescue.xmltext import ElementSpan, scan
@@ -378,6 +379,9 @@ def _controller(element: etree._Element, device: Device) -> Controller:
         ports=_int(element, "ports") if element.get("ports") is not None else None,
         chassis=_int(target, "chassis") if target is not None and target.get("chassis") else None,
         port=_int(target, "port") if target is not None and target.get("port") else None,
+        target_index=(
+            _int(target, "index") if target is not None and target.get("index") else None
+        ),
     )
 
 
@@ -401,7 +405,7 @@ def _firmware(os_element: etree._Element | None) -> Firmware:
     )
 
 
-def _address(element: etree._Element) -> Address:
+def _address(element: etree._Element) -> Address | None:
     kind = element.get("type", "")
     if kind == "drive":
         return DriveAddress(
@@ -434,6 +438,9 @@ def _address(element: etree._Element) -> Address:
             ssid=_int(element, "ssid", 0),
             devno=_int(element, "devno", 0),
         )
+    if kind == "spapr-vio":
+        # Without a reg, libvirt assigns one at define (qemuDomainAssignSpaprVIOAddress).
+        return SpaprVioAddress(reg=_int(element, "reg")) if element.get("reg") else None
     return OtherAddress(type=kind)
 
 

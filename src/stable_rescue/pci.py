@@ -3,7 +3,8 @@
 Conventional PCI (i440fx ``pc``): a slot with no function in use on pci-root or a pci-bridge.
 libvirt keeps one spare slot for a future bridge (qemuDomainAssignPCIAddresses reserves "1 extra
 slot for a (potential) bridge"): with two or more free slots the device takes the lowest; with
-exactly one, a pci-bridge goes there and the device behind it; with none, nothing fits.
+exactly one, a pci-bridge goes there and the device behind it; with none, nothing fits. pseries
+grows by a new PHB instead, which needs no slot.
 
 PCIe (q35, arm ``virt``): endpoints never sit on pcie-root. The device takes slot 0 of the
 lowest-index empty pcie-root-port or pcie-switch-downstream-port; else a new pcie-root-port is
@@ -30,6 +31,7 @@ from stable_rescue.model import (
     Domain,
     MachineFamily,
     PciAddress,
+    SpaprVioAddress,
 )
 
 SLOTS_PER_BUS = 32
@@ -41,6 +43,12 @@ _ENDPOINT_PORT_MODELS = ("pcie-root-port", "pcie-switch-downstream-port")
 _Q35_RESERVED_SLOTS = frozenset({0x1F})
 # i440fx's chipset: PIIX3 at 00:01.0 to 00:01.3 (qemuDomainValidateDevicePCISlotsPIIX3).
 _I440FX_RESERVED_SLOTS = frozenset({1})
+# A PHB's target index is 0 to 30: libvirt refuses 31 ("PCI controller target index '31' out
+# of range - must be 0-30").
+SPAPR_MAX_PHBS = 31
+# libvirt's first reg for a spapr-vio SCSI controller, and its step (qemuDomainAssignSpaprVIO...).
+SPAPR_VIO_SCSI_REG = 0x2000
+SPAPR_VIO_REG_STEP = 0x1000
 CCW_CSSID = 0xFE
 CCW_MAX_DEVNO = 0xFFFF
 
@@ -179,6 +187,8 @@ def _place_conventional(domain: Domain, alias_prefix: str) -> PciPlacement:
     free = _free_conventional_slots(domain)
     if len(free) >= 2:
         return PciPlacement(address=free[0])
+    if domain.machine.family is MachineFamily.PSERIES:
+        return _new_phb(domain, alias_prefix)
     if len(free) == 1:
         index = _next_controller_index(domain)
         bridge = AddedController(
@@ -200,6 +210,44 @@ def _place_conventional(domain: Domain, alias_prefix: str) -> PciPlacement:
         bus="pci",
         limit=0,
     )
+
+
+def _new_phb(domain: Domain, alias_prefix: str) -> PciPlacement:
+    """A new pseries PHB, the device in its slot 1 (rule V5 in docs/policy.md).
+
+    pseries grows by PHBs, not bridges: virDomainPCIAddressSetGrow adds a pci-root when the
+    machine has multiple roots. A PHB takes no slot, and the guest sees it as a PCI domain of its
+    own, so no existing bus number changes. Its ``<target index>`` is the lowest one unused, as
+    libvirt gives a PHB defined without one (checked with libvirt 9.0 and 11.3).
+    """
+    roots = [
+        controller for controller in _pci_controllers(domain) if controller.model == "pci-root"
+    ]
+    used = {root.target_index for root in roots if root.target_index is not None}
+    # PHBs written without a target index get theirs from libvirt, lowest first, before ours.
+    for root in roots:
+        if root.target_index is None:
+            used.add(0 if root.index == 0 else _lowest_unused(used))
+    target_index = _lowest_unused(used)
+    if target_index >= SPAPR_MAX_PHBS:
+        raise BusFull(
+            f"no free PCI slot and no free PHB index (QEMU allows {SPAPR_MAX_PHBS} PHBs)",
+            bus="pci",
+            limit=SPAPR_MAX_PHBS,
+        )
+    index = _next_controller_index(domain)
+    phb = AddedController(
+        type="pci",
+        index=index,
+        model="pci-root",
+        alias=f"{alias_prefix}pci-root{index}",
+        target_index=target_index,
+    )
+    return PciPlacement(address=PciAddress(bus=index, slot=1), controllers_added=(phb,))
+
+
+def _lowest_unused(used: set[int]) -> int:
+    return next(number for number in range(len(used) + 1) if number not in used)
 
 
 # --- PCIe --------------------------------------------------------------------------------------
@@ -360,3 +408,23 @@ def place_ccw_device(domain: Domain) -> CcwAddress:
         if devno not in used:
             return CcwAddress(cssid=CCW_CSSID, ssid=0, devno=devno)
     raise BusFull("no free CCW device number in css 0xfe", bus="ccw", limit=CCW_MAX_DEVNO + 1)
+
+
+# --- spapr-vio ---------------------------------------------------------------------------------
+
+
+def place_spapr_vio_device(domain: Domain, *, default_reg: int) -> SpaprVioAddress:
+    """The first reg from ``default_reg`` in steps of 0x1000 that no device holds (rule V7).
+
+    As libvirt's qemuDomainAssignSpaprVIOAddress (qemu_domain_address.c) gives a device without
+    a reg: the kind's default (0x2000 for SCSI, as QEMU's), stepped past every reg in use.
+    """
+    used = {
+        device.address.reg
+        for device in domain.devices
+        if isinstance(device.address, SpaprVioAddress)
+    }
+    reg = default_reg
+    while reg in used:
+        reg += SPAPR_VIO_REG_STEP
+    return SpaprVioAddress(reg=reg)

@@ -42,13 +42,18 @@ from stable_rescue.model import (
     SourceType,
 )
 from stable_rescue.names import index_of_target
-from stable_rescue.pci import place_ccw_device, place_pci_device
+from stable_rescue.pci import (
+    SPAPR_VIO_SCSI_REG,
+    place_ccw_device,
+    place_pci_device,
+    place_spapr_vio_device,
+)
 from stable_rescue.request import parse_bus
 
 ALIAS_PREFIX = "ua-stable-rescue-"
 RESCUE_ALIAS = f"{ALIAS_PREFIX}disk"
 MOVED_ROOT_ALIAS = f"{ALIAS_PREFIX}root"
-# SCSI controller models qemu-system-x86_64 has (libvirt names; ibmvscsi is pseries only).
+# SCSI controller models qemu-system-x86_64, -aarch64 and -ppc64 all have (libvirt's names).
 SCSI_MODELS = (
     "virtio-scsi",
     "lsilogic",
@@ -59,6 +64,8 @@ SCSI_MODELS = (
     "dc390",
 )
 DEFAULT_SCSI_MODEL = "virtio-scsi"
+# pseries' own SCSI controller, spapr-vscsi on the spapr-vio bus (rule V7).
+IBMVSCSI = "ibmvscsi"
 # The PIIX3 IDE function, fixed by the chipset (qemuDomainValidateDevicePCISlotsPIIX3).
 PIIX3_IDE_ADDRESS = PciAddress(bus=0, slot=1, function=1)
 _DEFAULT_BUS_PROPERTY = {
@@ -357,9 +364,21 @@ def _new_drive_controller(
         model = request.image_property("hw_scsi_model") or DEFAULT_SCSI_MODEL
         if domain.machine.family is MachineFamily.S390_CCW:
             return (_s390x_scsi_controller(domain, model, index, alias),), ()
+        if model == IBMVSCSI and domain.machine.family is MachineFamily.PSERIES:
+            ibmvscsi = AddedController(
+                type="scsi",
+                index=index,
+                model=model,
+                alias=alias,
+                address=place_spapr_vio_device(domain, default_reg=SPAPR_VIO_SCSI_REG),
+            )
+            return (ibmvscsi,), ()
         if model not in SCSI_MODELS:
+            pseries = domain.machine.family is MachineFamily.PSERIES
+            expected = ", ".join(SCSI_MODELS + ((IBMVSCSI,) if pseries else ()))
             raise UnsupportedScsiModel(
-                f"hw_scsi_model '{model}'; expected one of {', '.join(SCSI_MODELS)}",
+                f"hw_scsi_model '{model}' on machine '{domain.machine.machine}'; "
+                f"expected one of {expected}",
                 model=model,
             )
         conventional = model != "virtio-scsi"

@@ -24,6 +24,7 @@ from stable_rescue.model import (
     PciAddress,
     Plan,
     SourceType,
+    SpaprVioAddress,
     UsbAddress,
 )
 from stable_rescue.parse import Document, device_keys, find_record, read_document
@@ -51,7 +52,11 @@ DEFAULT_UNIT = "  "
 _KERNEL_TAGS = ("kernel", "initrd", "cmdline")
 # libvirt writes <metadata> after these (virDomainDefFormatInternal).
 _BEFORE_METADATA = ("name", "uuid", "genid", "title", "description")
-_PCI_MODEL_NAMES = {"pcie-to-pci-bridge": "pcie-pci-bridge"}
+# libvirt's <model name> where it differs from the model: a pci-root added is a pseries PHB.
+_PCI_MODEL_NAMES = {
+    "pcie-to-pci-bridge": "pcie-pci-bridge",
+    "pci-root": "spapr-pci-host-bridge",
+}
 
 
 class _Writer:
@@ -343,6 +348,8 @@ def _controller_lines(controller: AddedController) -> list[tuple[int, str]]:
         lines.append((1, f"<target chassis='{controller.chassis}' port='{controller.port:#x}'/>"))
     if controller.chassis_nr is not None:
         lines.append((1, f"<target chassisNr='{controller.chassis_nr}'/>"))
+    if controller.target_index is not None:
+        lines.append((1, f"<target index='{controller.target_index}'/>"))
     lines.append((1, f"<alias name='{controller.alias}'/>"))
     if controller.address is not None:
         lines.append((1, address_text(controller.address)))
@@ -370,6 +377,8 @@ def address_text(address: Address) -> str:
             f"<address type='ccw' cssid='{address.cssid:#x}' ssid='{address.ssid:#x}' "
             f"devno='{address.devno:#06x}'/>"
         )
+    if isinstance(address, SpaprVioAddress):
+        return f"<address type='spapr-vio' reg='{address.reg:#010x}'/>"
     assert isinstance(address, OtherAddress)
     return f"<address type='{address.type}'/>"
 

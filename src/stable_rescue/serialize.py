@@ -28,15 +28,22 @@ from stable_rescue.model import (
     OtherAddress,
     PciAddress,
     Plan,
+    SpaprVioAddress,
     UsbAddress,
 )
 
 # The address classes the planner places devices on, by their ``<address type>``. The tag is not
 # a field of these classes; any other type is an ``OtherAddress``, whose ``type`` field is its tag.
-ADDRESS_TYPES: Mapping[str, type[DriveAddress | UsbAddress | PciAddress | CcwAddress]] = (
-    types.MappingProxyType(
-        {"drive": DriveAddress, "usb": UsbAddress, "pci": PciAddress, "ccw": CcwAddress}
-    )
+ADDRESS_TYPES: Mapping[
+    str, type[DriveAddress | UsbAddress | PciAddress | CcwAddress | SpaprVioAddress]
+] = types.MappingProxyType(
+    {
+        "drive": DriveAddress,
+        "usb": UsbAddress,
+        "pci": PciAddress,
+        "ccw": CcwAddress,
+        "spapr-vio": SpaprVioAddress,
+    }
 )
 _ADDRESS_TAGS: Mapping[type, str] = {cls: tag for tag, cls in ADDRESS_TYPES.items()}
 _ADDRESS_CLASSES = frozenset([*ADDRESS_TYPES.values(), OtherAddress])
