@@ -673,6 +673,49 @@ def test_unaddressed_devices_allowed_with_warning() -> None:
     assert result.target == "vdb"
 
 
+# A virtio disk on PCI bus 12 and a SCSI disk on controller 1, neither controller in the XML:
+# libvirt adds both at define, at addresses it picks (seen with libvirt 9.0: pcie-root-ports 5 to
+# 12 on free functions of 00:02 and 00:03).
+IMPLIED_BUS = (
+    "    <controller type='pci' index='4'",
+    "    <disk type='file' device='disk'>\n"
+    "      <driver name='qemu' type='raw'/>\n"
+    "      <source file='/var/lib/libvirt/images/bus12.img'/>\n"
+    "      <target dev='vdz' bus='virtio'/>\n"
+    "      <address type='pci' domain='0x0000' bus='0x0c' slot='0x00' function='0x0'/>\n"
+    "    </disk>\n"
+    "    <disk type='file' device='disk'>\n"
+    "      <driver name='qemu' type='raw'/>\n"
+    "      <source file='/var/lib/libvirt/images/scsi1.img'/>\n"
+    "      <target dev='sdz' bus='scsi'/>\n"
+    "      <address type='drive' controller='1' bus='0' target='0' unit='0'/>\n"
+    "    </disk>\n"
+    "    <controller type='pci' index='4'",
+)
+
+
+def test_implied_controllers_are_unaddressed_devices() -> None:
+    """Controllers the XML omits but devices use are placed by libvirt: refused (rule G2)."""
+    with pytest.raises(stable_rescue.RescueError) as caught:
+        plan("q35-virtio-new-root-port", {"hw_rescue_bus": "virtio"}, edits=(IMPLIED_BUS,))
+    assert caught.value.code == "unaddressed-devices"
+    assert "controller:pci:12, controller:scsi:1" in caught.value.message
+
+
+def test_new_root_port_skips_an_implied_bus_number() -> None:
+    """Allowed, the new root port takes index 13: bus 12 is the implied controller's."""
+    result = plan(
+        "q35-virtio-new-root-port",
+        {"hw_rescue_bus": "virtio"},
+        edits=(IMPLIED_BUS,),
+        allow_unaddressed=True,
+    )
+    [port] = result.controllers_added
+    assert port.index == 13
+    assert result.address == PciAddress(bus=13, slot=0)
+    assert "controller:pci:12" in result.warnings[0]
+
+
 def test_addressed_domain_has_no_warnings() -> None:
     """A domain dumped by libvirt (every device addressed, no secure boot) plans cleanly."""
     result = plan(PC, {"hw_rescue_bus": "virtio"}, allow_unaddressed=True)

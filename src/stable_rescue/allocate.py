@@ -181,6 +181,24 @@ def place_on_drive_bus(domain: Domain, bus: Bus) -> DrivePlacement:
     )
 
 
+def implied_drive_controllers(domain: Domain) -> tuple[str, ...]:
+    """Keys of the SATA and SCSI controllers disks use but the XML omits.
+
+    libvirt adds each at define, with a PCI (or CCW) address of its own choosing, which a
+    rescue device with an explicit address could change: they are unaddressed devices (rule
+    G2). IDE and fdc controllers have fixed places and need no address.
+    """
+    implied: list[str] = []
+    for bus in (Bus.SATA, Bus.SCSI):
+        facts = DRIVE_BUSES[bus]
+        declared = {c.index for c in bus_controllers(domain, facts.controller_type)}
+        if _built_in(domain, bus):
+            declared.add(0)
+        used = {address.controller for address in occupied_drive_addresses(domain, bus)}
+        implied.extend(f"controller:{facts.controller_type}:{i}" for i in sorted(used - declared))
+    return tuple(implied)
+
+
 def _built_in(domain: Domain, bus: Bus) -> bool:
     """Controllers that exist even when the XML omits them.
 

@@ -126,8 +126,21 @@ def _used_functions(domain: Domain) -> frozenset[tuple[int, int, int]]:
 
 
 def _next_controller_index(domain: Domain) -> int:
+    """One above every PCI controller index, declared or implied by a device's bus number."""
     indexes = [controller.index for controller in _pci_controllers(domain)]
+    indexes.extend(bus for bus, _, _ in _used_functions(domain))
     return max(indexes, default=0) + 1
+
+
+def implied_pci_controllers(domain: Domain) -> tuple[str, ...]:
+    """Keys of the PCI controllers devices use but the XML omits (bus 0 is always there).
+
+    libvirt adds each at define, at an address of its own choosing, which a rescue device with
+    an explicit address could change: they are unaddressed devices (rule G2).
+    """
+    declared = {controller.index for controller in _pci_controllers(domain)}
+    buses = {bus for bus, _, _ in _used_functions(domain)} - declared - {0}
+    return tuple(f"controller:pci:{bus}" for bus in sorted(buses))
 
 
 def place_pci_device(domain: Domain, alias_prefix: str, *, conventional: bool) -> PciPlacement:

@@ -10,7 +10,13 @@ from typing import TypedDict
 
 import attrs
 
-from stable_rescue.allocate import DRIVE_BUSES, choose_target, place_on_drive_bus, place_on_usb
+from stable_rescue.allocate import (
+    DRIVE_BUSES,
+    choose_target,
+    implied_drive_controllers,
+    place_on_drive_bus,
+    place_on_usb,
+)
 from stable_rescue.boot import RESCUE_BOOT_ORDER, plan_boot
 from stable_rescue.errors import (
     AlreadyRescued,
@@ -44,6 +50,7 @@ from stable_rescue.model import (
 from stable_rescue.names import index_of_target
 from stable_rescue.pci import (
     SPAPR_VIO_SCSI_REG,
+    implied_pci_controllers,
     place_ccw_device,
     place_pci_device,
     place_spapr_vio_device,
@@ -300,6 +307,8 @@ def check_device_on_bus(domain: Domain, request: RescueRequest, bus: Bus) -> Non
 def check_addresses(domain: Domain, request: RescueRequest) -> tuple[str, ...]:
     """Refuse devices without addresses unless the caller accepted the loss of stability."""
     unaddressed = [device.key for device in domain.devices if device.needs_address]
+    # Controllers the XML omits but its devices use: libvirt adds and places them at define.
+    unaddressed += implied_pci_controllers(domain) + implied_drive_controllers(domain)
     if not unaddressed:
         return ()
     names = ", ".join(unaddressed)
