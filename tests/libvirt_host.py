@@ -245,7 +245,8 @@ def for_test(domain_xml: str, case: str) -> str:
     """``domain_xml`` with ``<name>`` and ``<uuid>`` set for this run; every other byte kept.
 
     The name is ``srtest-<pid>-<case>``, the uuid a uuid5 of that name. Only the text of the two
-    elements changes (a regex on the text, never a re-serialisation).
+    elements changes, and the two attributes of a rescue record that bind it to them (a regex on
+    the text, never a re-serialisation).
     """
     name = PREFIX + case
     new_uuid = str(uuid.uuid5(UUID_NAMESPACE, name))
@@ -259,6 +260,13 @@ def for_test(domain_xml: str, case: str) -> str:
     if uuids == 0:
         # Without one libvirt picks a random uuid per define, and the dumps could never match.
         domain_xml = domain_xml.replace("</name>", f"</name>\n  <uuid>{new_uuid}</uuid>", 1)
+    # A rescue record is bound to the domain's name and uuid: it follows them.
+    domain_xml = re.sub(
+        r"(<[\w-]+:rescue [^>]*?\bname=')[^']*('[^>]*?\buuid=')[^']*'",
+        rf"\g<1>{name}\g<2>{new_uuid}'",
+        domain_xml,
+        count=1,
+    )
     assert domain_name(domain_xml) == name
     assert ET.fromstring(domain_xml).findtext("uuid") == new_uuid
     return domain_xml

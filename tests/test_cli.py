@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 import stable_rescue
+from stable_rescue import cli
 from stable_rescue.cli import main
 from tests.golden_cases import GOLDEN
 
@@ -496,3 +498,63 @@ def test_unrescue_of_damaged_record_fails_cleanly(
     assert main(["unrescue", str(rescued), "-o", str(output)]) == 1
     assert error_line(capsys).startswith("stable-rescue: error[invalid-rescue-record]: ")
     assert not output.exists()
+
+
+def test_interrupt_exits_130(
+    domain: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C exits 130, as a shell reports SIGINT, without a traceback (before: one)."""
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_run", interrupted)
+    assert main(["rescue", str(domain), *USB]) == 130
+    assert capsys.readouterr() == ("", "")
+
+
+def test_interrupt_leaves_no_temporary_file(
+    domain: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while -o is written: the output is left as it was, the temporary file removed."""
+    output = tmp_path / "rescued.xml"
+    output.write_text("previous\n", encoding="utf-8")
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    assert main(["rescue", str(domain), *USB, "-o", str(output)]) == 130
+    assert output.read_text(encoding="utf-8") == "previous\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["domain.xml", "rescued.xml"]
+
+
+LONG = "v" * 1000
+CUT = "v" * 200 + "... (1000 characters)"
+
+
+@pytest.mark.parametrize(
+    ("message", "context", "expected"),
+    [
+        pytest.param("short 'value'", [], "short 'value'", id="short"),
+        pytest.param(f"bus '{LONG}'; expected", [], f"bus '{CUT}'; expected", id="quoted"),
+        pytest.param(f'bus "{LONG}"; expected', [], f'bus "{CUT}"; expected', id="double"),
+        pytest.param(f"bus {LONG}; expected", [LONG], f"bus {CUT}; expected", id="context"),
+        pytest.param(
+            f"a '{LONG}' and '{LONG}' end", [LONG], f"a '{CUT}' and '{CUT}' end", id="twice"
+        ),
+        pytest.param("it's 'x' and isn't", [], "it's 'x' and isn't", id="apostrophes"),
+    ],
+)
+def test_long_values_capped(message: str, context: list[object], expected: str) -> None:
+    """Every long value in a message is cut to 200 characters with its length; text stays."""
+    assert cli._capped(message, context) == expected
+
+
+def test_long_line_keeps_start_and_end() -> None:
+    """A line still over 2000 characters (a long unquoted run) keeps its start and its end."""
+    line = cli._capped("start " + "w " * 5000 + "end")
+    assert line.startswith("start w w ")
+    assert line.endswith(" w w end")
+    assert "(10009 characters in all)" in line
+    assert len(line) < 2100

@@ -11,16 +11,21 @@ import importlib.metadata
 import json
 import os
 import pty
+import resource
+import signal
 import stat
 import subprocess
+import sys
 import sysconfig
 import threading
+import time
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 
 import stable_rescue
-from stable_rescue.cli import build_parser
+from stable_rescue.cli import MAX_INPUT_ENV, build_parser
 from stable_rescue.source import SOURCE_FORMATS
 from tests.golden_cases import GOLDEN
 
@@ -32,11 +37,23 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # libvirt 9.0 / QEMU 7.2 (TCG), its root disk moved to a scratch directory.
 LIVE_DUMP = FIXTURES / "live-dump" / "pc-running.xml"
 IS_ROOT = os.geteuid() == 0
+# The copy of the package these tests imported (src/ of this tree, or an installed wheel). The
+# script is run with it first on PYTHONPATH: an editable install may point at another checkout.
+PACKAGE_ROOT = str(Path(stable_rescue.__file__).resolve().parent.parent)
+
+
+def script_env(**extra: str) -> dict[str, str]:
+    """The environment for the script: this test run's package copy first on the path."""
+    path = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT + (os.pathsep + path if path else "")}
+    env.pop(MAX_INPUT_ENV, None)
+    return {**env, **extra}
 
 
 def run(*argv: str, feed: bytes | None = b"", **kwargs: object) -> subprocess.CompletedProcess[str]:
     """The installed script with ``argv``, fed ``feed`` on stdin (else ``kwargs['stdin']``)."""
     assert SCRIPT.is_file(), f"{SCRIPT} missing: install the package (pip install -e .)"
+    kwargs.setdefault("env", script_env())
     completed = subprocess.run(  # type: ignore[call-overload]
         [str(SCRIPT), *argv],
         input=feed.decode() if feed is not None else None,
@@ -48,6 +65,23 @@ def run(*argv: str, feed: bytes | None = b"", **kwargs: object) -> subprocess.Co
     )
     assert "Traceback" not in completed.stderr, completed.stderr
     return completed  # type: ignore[no-any-return]
+
+
+def run_to(stdout: int | IO[bytes], *argv: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """The script with its stdout given (a file, /dev/full); stderr captured, stdin empty."""
+    kwargs.setdefault("env", script_env())
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    completed = subprocess.run(
+        [str(SCRIPT), *argv],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        check=False,
+        **kwargs,
+    )
+    assert "Traceback" not in completed.stderr, completed.stderr
+    return completed
 
 
 @pytest.fixture
@@ -422,3 +456,495 @@ def test_image_json_from_the_openstack_client(
     assert (completed.returncode, completed.stderr) == (0, "")
     plan = json.loads(completed.stdout)
     assert (plan["bus"], plan["device_type"], plan["target"]) == expected
+
+
+# --- hostile I/O: closed streams, full disks, broken pipes, endless input (issue 12) ----------
+
+
+def big_domain(domain: Path, tmp_path: Path) -> Path:
+    """``domain`` with a 300 kB description: output larger than a pipe's 64 kB buffer."""
+    path = tmp_path / "big.xml"
+    text = domain.read_text(encoding="utf-8")
+    description = "<description>" + "x" * 300_000 + "</description>\n  <uuid>"
+    path.write_text(text.replace("<uuid>", description, 1), encoding="utf-8")
+    return path
+
+
+def test_stdin_closed(domain: Path) -> None:
+    """`stable-rescue rescue ... <&-`: exit 1 with unreadable-input.
+
+    Before: AttributeError traceback ('NoneType' object has no attribute 'isatty').
+    """
+    completed = run("rescue", *USB, feed=None, preexec_fn=lambda: os.close(0))
+    assert (completed.returncode, completed.stdout) == (1, "")
+    assert completed.stderr == (
+        "stable-rescue: error[unreadable-input]: cannot read stdin (it is closed); expected a "
+        "file name, or XML piped in\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["rescue", "{domain}", *USB], ["status", "{domain}"], ["--version"]],
+    ids=["rescue", "status", "version"],
+)
+def test_stdout_closed(argv: list[str], domain: Path) -> None:
+    """`>&-`: exit 1 with unwritable-output, whatever the command prints.
+
+    Before: rescue gave an AttributeError traceback; status and --version exited 0 having
+    printed nothing (--version printed to stderr instead).
+    """
+    argv = [arg.format(domain=domain) for arg in argv]
+    completed = run_to(subprocess.DEVNULL, *argv, preexec_fn=lambda: os.close(1))
+    assert completed.returncode == 1
+    assert completed.stderr == (
+        "stable-rescue: error[unwritable-output]: cannot write stdout (it is closed); expected "
+        "an open stdout, or -o FILE\n"
+    )
+
+
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize(
+    "argv",
+    [["rescue", "{domain}", *USB], ["status", "{domain}"], ["--version"], ["plan", "-h"]],
+    ids=["rescue", "status", "version", "help"],
+)
+def test_stdout_full(argv: list[str], unbuffered: bool, domain: Path) -> None:
+    """Stdout on /dev/full: exit 1 with unwritable-output (ENOSPC), one line, no traceback.
+
+    Before: an OSError traceback from rescue; status, --version and -h exited 0.
+    """
+    argv = [arg.format(domain=domain) for arg in argv]
+    env = script_env(**({"PYTHONUNBUFFERED": "1"} if unbuffered else {}))
+    with open("/dev/full", "wb") as full:  # only ever a subprocess's stdout
+        completed = run_to(full, *argv, env=env)
+    assert completed.returncode == 1
+    assert completed.stderr == (
+        "stable-rescue: error[unwritable-output]: cannot write stdout (No space left on "
+        "device); expected room for the whole output\n"
+    )
+
+
+def test_broken_pipe_is_quiet_and_fails(domain: Path, tmp_path: Path) -> None:
+    """`| head -c 10` on output larger than the pipe: exit 141, as SIGPIPE would, and quiet.
+
+    Before: exit 0, though most of the XML was never written (a partial write, ignored).
+    """
+    process = subprocess.Popen(
+        [str(SCRIPT), "rescue", str(big_domain(domain, tmp_path)), *USB],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=script_env(),
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    assert process.stdout.read(10) == b"<domain ty"
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.stderr.close()
+    assert (process.wait(timeout=60), stderr) == (141, b"")
+
+
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
+def test_short_write_fails(unbuffered: bool, domain: Path, tmp_path: Path) -> None:
+    """A write that takes only part of the output (a file size limit here) is not success.
+
+    RLIMIT_FSIZE makes write() take the bytes up to the limit and return that count; the next
+    write fails with EFBIG. Before: exit 0 with the output cut at 1000 bytes (unbuffered), or an
+    OSError traceback (buffered).
+    """
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+
+    env = script_env(
+        PYTHONDONTWRITEBYTECODE="1", **({"PYTHONUNBUFFERED": "1"} if unbuffered else {})
+    )
+    output = tmp_path / "stdout.xml"
+    with output.open("wb") as handle:
+        completed = run_to(handle, "rescue", str(domain), *USB, env=env, preexec_fn=limit_file_size)
+    assert completed.returncode == 1
+    assert completed.stderr == (
+        "stable-rescue: error[unwritable-output]: cannot write stdout (File too large); "
+        "expected room for the whole output\n"
+    )
+
+
+def test_whole_output_through_a_slow_pipe(domain: Path, tmp_path: Path) -> None:
+    """Output larger than the pipe, read slowly: every byte arrives, exit 0."""
+    big = big_domain(domain, tmp_path)
+    process = subprocess.Popen(
+        [str(SCRIPT), "rescue", str(big), *USB],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=script_env(PYTHONUNBUFFERED="1"),
+    )
+    stdout, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stderr) == (0, b"")
+    assert stdout == rescued_text(big).encode()
+
+
+# --- endless and oversized input ---------------------------------------------------------------
+
+TOO_LARGE = (
+    "stable-rescue: error[unreadable-input]: cannot read '{name}' (larger than {limit} bytes); "
+    "expected a domain XML or image JSON within the limit (--max-input-bytes or "
+    "$STABLE_RESCUE_MAX_INPUT_BYTES)\n"
+)
+
+
+def test_endless_input_file() -> None:
+    """/dev/zero as INPUT stops at the 16 MiB limit. Before: read until memory ran out."""
+    completed = run("rescue", "/dev/zero", *USB)
+    assert completed.returncode == 1
+    assert completed.stderr == TOO_LARGE.format(name="/dev/zero", limit=16 * 1024 * 1024)
+
+
+def test_endless_stdin() -> None:
+    """/dev/zero on stdin, with the limit from the option (suffix M: MiB)."""
+    with open("/dev/zero", "rb") as zero:
+        completed = run("rescue", *USB, "--max-input-bytes", "1M", feed=None, stdin=zero)
+    assert completed.returncode == 1
+    assert completed.stderr == TOO_LARGE.format(name="stdin", limit=1024 * 1024)
+
+
+def test_input_limit_from_environment(domain: Path, tmp_path: Path) -> None:
+    """$STABLE_RESCUE_MAX_INPUT_BYTES sets the limit, for INPUT and --image-json alike."""
+    size = domain.stat().st_size
+    env = script_env(**{MAX_INPUT_ENV: str(size - 1)})
+    completed = run("rescue", str(domain), *USB, env=env)
+    assert completed.stderr == TOO_LARGE.format(name=domain, limit=size - 1)
+    env = script_env(**{MAX_INPUT_ENV: str(size)})
+    assert run("rescue", str(domain), *USB, env=env).returncode == 0
+    image = tmp_path / "image.json"
+    image.write_text(json.dumps({"hw_rescue_bus": "usb", "pad": "x" * size}), encoding="utf-8")
+    completed = run("plan", str(domain), "--image-json", str(image), "--source", SOURCE, env=env)
+    assert completed.stderr == TOO_LARGE.format(name=image, limit=size)
+    # The option wins over the environment.
+    completed = run("rescue", str(domain), *USB, "--max-input-bytes", "1", env=env)
+    assert completed.stderr == TOO_LARGE.format(name=domain, limit=1)
+
+
+@pytest.mark.parametrize("value", ["0", "lots", "-5", "1T"])
+def test_bad_input_limit(value: str, domain: Path) -> None:
+    """A limit that is not a positive byte count is a usage error, from option or environment."""
+    completed = run("rescue", str(domain), *USB, "--max-input-bytes", value)
+    assert completed.returncode == 2
+    assert completed.stderr.endswith(
+        f"stable-rescue: usage error: argument --max-input-bytes: {value!r}; expected a positive "
+        "number of bytes, such as 16777216 or 16M\n"
+    )
+    completed = run("rescue", str(domain), *USB, env=script_env(**{MAX_INPUT_ENV: value}))
+    assert (completed.returncode, completed.stderr) == (
+        2,
+        f"stable-rescue: usage error: ${MAX_INPUT_ENV} {value!r}; expected a positive number "
+        "of bytes, such as 16777216 or 16M\n",
+    )
+
+
+def test_deeply_nested_image_json(domain: Path, tmp_path: Path) -> None:
+    """--image-json nested 100,000 deep: invalid-image-json. Before: a RecursionError traceback."""
+    image = tmp_path / "deep.json"
+    image.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    completed = run("plan", str(domain), "--image-json", str(image), "--source", SOURCE)
+    assert completed.returncode == 1
+    assert completed.stderr.startswith(
+        f"stable-rescue: error[invalid-image-json]: --image-json '{image}' nests lists or objects "
+        "too deeply to read"
+    )
+
+
+# --- never write over an input; file names that cannot be meant -------------------------------
+
+
+def test_output_onto_the_input_refused(domain: Path, tmp_path: Path) -> None:
+    """-o naming the input (itself, through a link, or the file on stdin) is refused.
+
+    Before: the input file was replaced by the rescued XML.
+    """
+    original = domain.read_bytes()
+    link = tmp_path / "link.xml"
+    link.symlink_to(domain)
+    for output in (domain, link):
+        completed = run("rescue", str(domain), *USB, "-o", str(output))
+        assert completed.returncode == 1
+        assert completed.stderr == (
+            f"stable-rescue: error[unwritable-output]: cannot write '{output}' (it is the input "
+            f"file '{domain}'); expected a different file\n"
+        )
+    with domain.open("rb") as stdin:
+        completed = run("rescue", "-", *USB, "-o", str(domain), feed=None, stdin=stdin)
+    assert completed.stderr.endswith("(it is the input file 'stdin'); expected a different file\n")
+    image = tmp_path / "image.json"
+    image.write_text('{"hw_rescue_bus": "usb"}', encoding="utf-8")
+    argv = ["rescue", str(domain), "--image-json", str(image), "--source", SOURCE]
+    completed = run(*argv, "--plan-json", str(image))
+    assert completed.returncode == 1
+    # Nothing is written when one output is an input, not even the other output.
+    completed = run(*argv, "--plan-json", str(tmp_path / "plan.json"), "-o", str(domain))
+    assert completed.returncode == 1
+    assert image.read_text(encoding="utf-8") == '{"hw_rescue_bus": "usb"}'
+    assert domain.read_bytes() == original
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "domain.xml",
+        "image.json",
+        "link.xml",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-o", ""], "-o is an empty file name; expected a file name, or -"),
+        (["--image-json", ""], "--image-json is an empty file name; expected a file name, or -"),
+        (
+            ["-o", "{tmp}/out.xml", "--plan-json", "{tmp}/./out.xml"],
+            "--plan-json and -o both name '{tmp}/./out.xml'; expected two different files",
+        ),
+        (
+            ["--plan-json", "-"],
+            "--plan-json - and the result both go to stdout; expected a file name",
+        ),
+        (
+            ["--property", "hw_rescue_bus=virtio"],
+            "--property 'hw_rescue_bus' given twice, as 'usb' and 'virtio'; expected one value",
+        ),
+        (
+            ["--source", "/srv/other.iso"],
+            f"argument --source: given twice, as '{SOURCE}' and '/srv/other.iso'; expected one "
+            "value",
+        ),
+        (
+            ["-o", "{tmp}/a.xml", "--output", "{tmp}/b.xml"],
+            "argument -o/--output: given twice, as '{tmp}/a.xml' and '{tmp}/b.xml'; expected "
+            "one value",
+        ),
+    ],
+    ids=[
+        "empty-output",
+        "empty-image-json",
+        "plan-json-is-output",
+        "plan-json-on-stdout",
+        "property-twice",
+        "source-twice",
+        "output-twice",
+    ],
+)
+def test_contradictory_arguments(
+    argv: list[str], message: str, domain: Path, tmp_path: Path
+) -> None:
+    """Arguments that cannot mean what was wanted: usage errors, nothing written.
+
+    Before: -o '' tried to rename over the current directory; --image-json '' was silently
+    ignored; --plan-json onto -o was overwritten by the XML; the last --property, --source or
+    -o won.
+    """
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
+    completed = run("rescue", str(domain), *USB, *argv)
+    assert (completed.returncode, completed.stdout) == (2, "")
+    last = completed.stderr.splitlines()[-1]
+    assert last == f"stable-rescue: usage error: {message.format(tmp=tmp_path)}"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["domain.xml"]
+
+
+def test_stdin_for_input_and_image_json(domain: Path) -> None:
+    """INPUT and --image-json both '-': a usage error. Before: the second read found nothing."""
+    completed = run("plan", "-", "--image-json", "-", "--source", SOURCE, feed=domain.read_bytes())
+    assert (completed.returncode, completed.stderr) == (
+        2,
+        "stable-rescue: usage error: INPUT and --image-json both read stdin; expected a file for "
+        "one\n",
+    )
+
+
+def test_same_property_twice_with_one_value(domain: Path) -> None:
+    """The same KEY=VALUE twice is no contradiction: accepted."""
+    completed = run("rescue", str(domain), *USB, "--property", "hw_rescue_bus=usb")
+    assert (completed.returncode, completed.stdout) == (0, rescued_text(domain))
+
+
+@pytest.mark.parametrize(
+    ("output", "reason"),
+    [("missing/out.xml", "No such file or directory"), ("domain.xml/out.xml", "Not a directory")],
+    ids=["no-directory", "parent-is-a-file"],
+)
+def test_output_directory_unusable(output: str, reason: str, domain: Path, tmp_path: Path) -> None:
+    """-o into a directory that is not there: unwritable-output, nothing created."""
+    path = tmp_path / output
+    completed = run("rescue", str(domain), *USB, "-o", str(path))
+    assert completed.stderr == (
+        f"stable-rescue: error[unwritable-output]: cannot write '{path}' ({reason}); expected a "
+        "writable path\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["domain.xml"]
+
+
+def test_input_is_a_directory(tmp_path: Path) -> None:
+    """A directory as INPUT: unreadable-input."""
+    completed = run("rescue", str(tmp_path), *USB)
+    assert completed.stderr == (
+        f"stable-rescue: error[unreadable-input]: cannot read '{tmp_path}' (Is a directory); "
+        "expected a readable file\n"
+    )
+
+
+def test_input_from_a_fifo(domain: Path, tmp_path: Path) -> None:
+    """A FIFO as INPUT is read to its end, as from a pipe."""
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(domain.read_bytes()))
+    writer.start()
+    completed = run("rescue", str(fifo), *USB)
+    writer.join(timeout=60)
+    assert (completed.returncode, completed.stdout) == (0, rescued_text(domain))
+
+
+def test_too_many_arguments(domain: Path) -> None:
+    """Thousands of --property: a usage error at once, not minutes in argparse (quadratic).
+
+    Before: 5,000 arguments were parsed (50,000 took 96 s).
+    """
+    many = [f"--property=k{index}=v" for index in range(5000)]
+    completed = run("rescue", str(domain), *USB, *many)
+    assert completed.returncode == 2
+    assert completed.stderr.endswith(
+        "stable-rescue: usage error: 5006 arguments; expected at most 4096 (put image properties "
+        "in a file for --image-json)\n"
+    )
+
+
+def test_image_json_list_and_typed_values(domain: Path, tmp_path: Path) -> None:
+    """A list, or non-string values of properties the library reads: clear errors, exit 1."""
+    image = tmp_path / "image.json"
+    image.write_text('[{"hw_rescue_bus": "usb"}]', encoding="utf-8")
+    completed = run("plan", str(domain), "--image-json", str(image), "--source", SOURCE)
+    assert completed.stderr == (
+        f"stable-rescue: error[invalid-image-json]: --image-json '{image}' holds a list; "
+        "expected an object\n"
+    )
+    image.write_text('{"hw_rescue_bus": ["usb"]}', encoding="utf-8")
+    completed = run("plan", str(domain), "--image-json", str(image), "--source", SOURCE)
+    assert completed.returncode == 1
+    assert completed.stderr.startswith("stable-rescue: error[invalid-properties]: ")
+
+
+# --- long values in messages -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_long_values_cut_in_errors(as_json: bool, tmp_path: Path) -> None:
+    """A 50 kB value in an error is cut to 200 characters, with its length; so in JSON.
+
+    Before: the whole value was printed, in the message and again in the JSON context.
+    """
+    name = str(tmp_path / ("n" * 50_000))
+    flags = ["--json-errors"] if as_json else []
+    completed = run(*flags, "rescue", name, *USB)
+    assert completed.returncode == 1
+    assert len(completed.stderr) < 1000
+    assert completed.stderr.count("\n") == 1
+    cut = f"{name[:200]}... ({len(name)} characters)"
+    message = f"cannot read '{cut}' (File name too long); expected a readable file"
+    if as_json:
+        error = json.loads(completed.stderr)
+        assert (error["code"], error["message"], error["path"]) == (
+            "unreadable-input",
+            message,
+            cut,
+        )
+    else:
+        assert completed.stderr == f"stable-rescue: error[unreadable-input]: {message}\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--property", "p" * 100_000],
+        ["--source", "/" + "s" * 100_000],
+        ["--property", "hw_rescue_device=" + "u" * 100_000],
+        ["--image-json", "/" + "i" * 100_000],
+    ],
+    ids=["usage-error", "source", "property-value", "image-json-name"],
+)
+def test_no_long_error_lines(argv: list[str], domain: Path) -> None:
+    """Whatever long value an error quotes, its line stays short: no quoted run over 200."""
+    completed = run(
+        "rescue", str(domain), "--property", "hw_rescue_bus=usb", "--source", SOURCE, *argv
+    )
+    assert completed.returncode in (1, 2)
+    last = completed.stderr.splitlines()[-1]
+    assert last.startswith("stable-rescue: "), last[:300]
+    assert len(last) < 800, last[:300]
+
+
+# --- temporary files left by a killed run ------------------------------------------------------
+
+KILL_AT_RENAME = """\
+import os, signal, sys
+from stable_rescue import cli
+os.replace = lambda *args: os.kill(os.getpid(), signal.SIGKILL)  # killed before the rename
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def temporaries(directory: Path) -> list[str]:
+    """The names of the -o temporary files in ``directory``."""
+    return sorted(path.name for path in directory.iterdir() if path.name.startswith(".stable-"))
+
+
+def test_temporary_file_of_a_killed_run_is_removed_later(domain: Path, tmp_path: Path) -> None:
+    """A run killed (SIGKILL) while writing -o leaves its temporary file; a later run removes it.
+
+    Only once the file is ten minutes old and its process gone. Before: it stayed for good.
+    """
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = ["rescue", str(domain), *USB, "-o", str(out / "rescued.xml")]
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_AT_RENAME, *argv],
+        capture_output=True,
+        env=script_env(),
+        timeout=60,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    (left,) = temporaries(out)
+    assert run(*argv).returncode == 0
+    assert temporaries(out) == [left]  # too young to be sure
+    hour_ago = time.time() - 3600
+    os.utime(out / left, (hour_ago, hour_ago))
+    assert run(*argv).returncode == 0
+    assert temporaries(out) == []
+    assert (out / "rescued.xml").read_text(encoding="utf-8") == rescued_text(domain)
+
+
+def test_only_stale_temporary_files_removed(domain: Path, tmp_path: Path) -> None:
+    """Kept: a live process's file, a young one, a link, another user's, and other names."""
+    finished = subprocess.Popen(["true"])  # a pid that has exited
+    finished.wait()
+    names = {
+        "stale": f".stable-rescue-{finished.pid}-abcdefgh.tmp",
+        "live": f".stable-rescue-{os.getpid()}-abcdefgh.tmp",
+        "young": f".stable-rescue-{finished.pid}-young123.tmp",
+        "link": f".stable-rescue-{finished.pid}-linkxxxx.tmp",
+        "other": f".stable-rescue-{finished.pid}-otherxxx.tmp",
+        "old-style": ".stable-rescue-abcdefgh",
+    }
+    hour_ago = time.time() - 3600
+    for key, name in names.items():
+        path = tmp_path / name
+        if key == "link":
+            path.symlink_to(domain)
+        else:
+            path.write_text("partial", encoding="utf-8")
+        if key == "other" and IS_ROOT:
+            os.chown(path, 4242, 4242)
+        if key != "young":
+            os.utime(path, (hour_ago, hour_ago), follow_symlinks=False)
+    completed = run("rescue", str(domain), *USB, "-o", str(tmp_path / "out.xml"))
+    assert completed.returncode == 0
+    kept = {key for key, name in names.items() if os.path.lexists(tmp_path / name)}
+    assert kept == {"live", "young", "link", "old-style"} | ({"other"} if IS_ROOT else set())

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from stable_rescue.errors import InvalidImageJSON, InvalidProperties, RescueError
 from stable_rescue.image import KEY_CHARACTERS, parse_format_dict, properties_from_image_json
-from stable_rescue.request import KNOWN_PROPERTIES
+from stable_rescue.request import KNOWN_PROPERTIES, build_request
 
 FIXTURES = Path(__file__).parent / "fixtures" / "image-json"
 NAME = "image.json"
@@ -637,3 +637,31 @@ def _result_or_error(document: str) -> None:
 def test_key_characters() -> None:
     """Keys in format_dict text are letters, digits, '_ . : -' and space (for near-miss keys)."""
     assert set(string.ascii_letters + string.digits + "_.:- ") == KEY_CHARACTERS
+
+
+def test_messages_cut_huge_values() -> None:
+    """A huge value, key or file name is cut in a message, which stays one short line."""
+    huge = "x" * 100_000
+    documents = [
+        (json.dumps({"hw_rescue_bus": [huge]}), NAME),
+        (json.dumps({"properties": f"z{huge}=, a{huge}="}), NAME),
+        (json.dumps({"properties": f"a{huge}=, a{huge}="}), NAME),
+        ("[]", "/tmp/" + huge + "\n.json"),
+    ]
+    for document, name in documents:
+        with pytest.raises(RescueError) as caught:
+            properties_from_image_json(document, name)
+        assert "\n" not in caught.value.message
+        assert len(caught.value.message) < 400, caught.value.message[:500]
+
+
+def test_lone_surrogate_in_a_value_is_kept_for_the_request_to_refuse() -> None:
+    """JSON can spell a lone surrogate; the request refuses it in a key it reads."""
+    properties = properties_from_image_json('{"hw_rescue_bus": "virtio\\udcff"}', NAME)
+    assert properties == {"hw_rescue_bus": "virtio\udcff"}
+    with pytest.raises(InvalidProperties) as caught:
+        build_request(properties, "/srv/rescue.iso")
+    assert caught.value.message == (
+        "property hw_rescue_bus holds U+DCFF (a lone surrogate: a byte that is not UTF-8) at "
+        "index 6; expected text XML can carry"
+    )

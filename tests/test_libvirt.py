@@ -344,12 +344,36 @@ def rescue_problems(
         problems = legacy_problems(original, rescued, plan)
     return [
         *problems,
+        *verify_problems(original, rescued, plan, unaddressed),
         *moved_devices(original, rescued, unaddressed | legacy_changes),
         *misplaced_additions(expected, rescued),
         *boot_problems(rescued),
         *qemu_boot_problems(virsh, expected),
         *unrescue_problems(virsh, rescued, original, unaddressed),
     ]
+
+
+def verify_problems(
+    original: str, rescued: str, plan: stable_rescue.Plan, unaddressed: set[DeviceKey]
+) -> list[str]:
+    """What ``verify`` says of libvirt's dumps, when it is not what the plan implies.
+
+    A stable rescue of a fully addressed domain is ok. A legacy one is not: the root is
+    retargeted, moved and changed (it gains the alias ``ua-stable-rescue-root``), the other
+    disks removed. A direct-kernel one changes ``<os>``.
+    """
+    report = stable_rescue.verify(original, rescued)
+    kinds = sorted({finding.kind for finding in report.findings})
+    wanted: set[str] = set()
+    if plan.mode is stable_rescue.Mode.LEGACY:
+        wanted |= {"moved", "retargeted", "changed"} | ({"removed"} if plan.detached else set())
+    if plan.kernel is not None or plan.kernel_removed or plan.kernel_replaced:
+        wanted.add("os-boot-changed")
+    if unaddressed and not wanted:
+        return []  # libvirt placed those devices once with the rescue disk and once without
+    if kinds != sorted(wanted):
+        return [f"verify of the dumps: {kinds}; expected {sorted(wanted)}: {report.findings}"]
+    return []
 
 
 def legacy_problems(original: str, rescued: str, plan: stable_rescue.Plan) -> list[str]:

@@ -1351,3 +1351,33 @@ def test_pseries_ibmvscsi(case: str, edits: Edits, address: Address, reg: int | 
     else:
         [added] = result.controllers_added
         assert (added.model, added.address) == ("ibmvscsi", SpaprVioAddress(reg=reg))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(
+            (
+                "<target dev='vda' bus='virtio'/>",
+                "<target dev='vda' bus='virtio'/>\n      <alias name='ua-stable-rescue-disk'/>",
+            ),
+            id="disk",
+        ),
+        pytest.param(
+            (
+                "<model type='virtio'/>",
+                "<model type='virtio'/>\n      <alias name='ua-stable-rescue-root'/>",
+            ),
+            id="interface",
+        ),
+    ],
+)
+def test_reserved_alias_refused_by_the_plan(edit: tuple[str, str]) -> None:
+    """Rule O6: a device of the domain already named ua-stable-rescue-* is refused at planning.
+
+    Not only at rendering: plan_rescue alone must not promise a rescue it cannot undo.
+    """
+    with pytest.raises(stable_rescue.RescueError) as caught:
+        plan(PC, {"hw_rescue_bus": "virtio"}, edits=(edit,))
+    assert caught.value.code == "invalid-domain"
+    assert "reserved" in caught.value.message

@@ -520,3 +520,119 @@ def test_edit_distance(a: str, b: str, distance: int) -> None:
     """Insertions, deletions, substitutions and neighbour swaps each count one."""
     assert edit_distance(a, b) == distance
     assert edit_distance(b, a) == distance
+
+
+# Issue 12: what XML 1.0 cannot carry, escaped or not (C0 controls but tab, LF, CR; U+FFFE,
+# U+FFFF; lone surrogates, as sys.argv holds a byte that is not UTF-8).
+BOOT_OPTION_CHARACTERS = [
+    pytest.param(
+        {"kernel": "/boot/vm\x01linuz"},
+        "kernel holds U+0001 (a control character) at index 8",
+        id="kernel-control",
+    ),
+    pytest.param(
+        {"kernel": "/boot/vmlinuz", "initrd": "/boot/\udcffinitrd"},
+        "initrd holds U+DCFF (a lone surrogate: a byte that is not UTF-8) at index 6",
+        id="initrd-surrogate",
+    ),
+    pytest.param(
+        {"kernel": "/boot/vmlinuz", "cmdline": "console=ttyS0 \x1b[31m"},
+        "cmdline holds U+001B (a control character) at index 14",
+        id="cmdline-escape",
+    ),
+    pytest.param(
+        {"kernel": "/boot/vmlinuz", "cmdline": "a\x00b"},
+        "cmdline holds U+0000 (a control character) at index 1",
+        id="cmdline-nul",
+    ),
+    pytest.param(
+        {"kernel": "/boot/vmlinuz", "cmdline": "a\ufffeb"},
+        "cmdline holds U+FFFE (a noncharacter) at index 1",
+        id="cmdline-fffe",
+    ),
+    pytest.param(
+        {"kernel": "/boot/\uffff"},
+        "kernel holds U+FFFF (a noncharacter) at index 6",
+        id="kernel-ffff",
+    ),
+]
+
+
+@pytest.mark.parametrize(("options", "found"), BOOT_OPTION_CHARACTERS)
+def test_boot_options_refuse_what_xml_cannot_carry(options: dict[str, Any], found: str) -> None:
+    """Kernel, initrd and cmdline go into <os> as text: what XML cannot carry is refused.
+
+    Before issue 12 they were written as they were (a cmdline with an ESC character in
+    ``<cmdline>``), and the output was not XML.
+    """
+    with pytest.raises(RescueError) as caught:
+        build_request({"hw_rescue_bus": "virtio"}, SOURCE, source_format="raw", **options)
+    assert caught.value.code == "invalid-boot-options"
+    assert caught.value.message == (
+        f"{found}; expected text XML can carry (no control characters but tab, newline and "
+        "carriage return)"
+    )
+
+
+def test_boot_options_keep_what_xml_carries() -> None:
+    """Tab, newline, carriage return, quotes, '<' and '&' are text XML carries (escaped)."""
+    cmdline = "console=ttyS0\tinit='/bin/sh -c \"a<b && c\"'\r\n\u00e9\U0001f600"
+    request = build_request(
+        {"hw_rescue_bus": "virtio"},
+        SOURCE,
+        source_format="raw",
+        kernel="/boot/vmlinuz",
+        cmdline=cmdline,
+    )
+    assert request.cmdline == cmdline
+
+
+PROPERTY_CHARACTERS = [
+    pytest.param(
+        "hw_rescue_bus", "virtio\x00", "U+0000 (a control character) at index 6", id="nul"
+    ),
+    pytest.param(
+        "hw_scsi_model",
+        "virtio-scsi\udcff",
+        "U+DCFF (a lone surrogate: a byte that is not UTF-8) at index 11",
+        id="surrogate-in-unread-value",
+    ),
+    pytest.param("hw_disk_bus", "\x1b", "U+001B (a control character) at index 0", id="escape"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "found"), PROPERTY_CHARACTERS)
+def test_property_values_refuse_what_xml_cannot_carry(name: str, value: str, found: str) -> None:
+    """A value of a property the library reads that XML cannot carry is invalid-properties.
+
+    The CLI hands on undecodable bytes of ``--property`` as lone surrogates; before issue 12
+    ``hw_scsi_model`` kept one unless a controller was added.
+    """
+    with pytest.raises(RescueError) as caught:
+        build_request({"hw_rescue_device": "disk", name: value}, SOURCE, source_format="raw")
+    assert caught.value.code == "invalid-properties"
+    assert caught.value.message == f"property {name} holds {found}; expected text XML can carry"
+
+
+def test_messages_cut_huge_values() -> None:
+    """A huge value is cut in a message: the message stays one line of bounded length."""
+    huge = "x" * 100_000
+    cases: list[dict[str, Any]] = [
+        {"properties": {"hw_rescue_bus": huge}},
+        {"properties": {"hw_rescue_device": huge}},
+        {"properties": {"hw_rescue_bus": "virtio", "hw_scsi_model": [huge]}},
+        {"properties": {"hw_rescue_bus" + " " * 100_000: "virtio"}},
+        {"properties": {"hw_rescue_bus": "virtio"}, "kernel": [huge]},
+        {"properties": {"hw_rescue_bus": "virtio"}, "source_format": huge},
+        {"properties": {"hw_rescue_bus": "virtio"}, "source": huge},
+        {"properties": {"hw_rescue_bus": "virtio"}, "source": "/" + huge, "source_format": None},
+        {"properties": {"hw_rescue_bus": "virtio"}, "source": f"rbd://mon:{'9' * 5000}/p/i"},
+    ]
+    for case in cases:
+        options = {"source_format": "raw", **case}
+        properties = options.pop("properties")
+        source = options.pop("source", SOURCE)
+        with pytest.raises(RescueError) as caught:
+            build_request(properties, source, **options)
+        assert "\n" not in caught.value.message
+        assert len(caught.value.message) < 400, caught.value.message[:500]

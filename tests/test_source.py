@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+from typing import Any
 
 import pytest
 
 from stable_rescue.errors import RescueError
 from stable_rescue.model import NetworkHost, RescueSource, SourceType
-from stable_rescue.source import parse_source, resolve_format
+from stable_rescue.source import check_source, parse_source, resolve_format
 
 SECRET = "2a5b08e2-2ab4-4ec1-9e3c-bd6a8c4dbe1a"
 # A Ceph cluster's FSID, as a Glance location names it.
@@ -168,31 +169,36 @@ REFUSED = [
     pytest.param(
         "/srv/a\x00b.img",
         None,
-        "source contains control characters; expected a plain path or URI",
+        "source '/srv/a\\x00b.img' holds U+0000 (a control character) at index 6; "
+        "expected a plain path or URI without control characters",
         id="nul",
     ),
     pytest.param(
         "/srv/a\nb.img",
         None,
-        "source contains control characters; expected a plain path or URI",
+        "source '/srv/a\\nb.img' holds U+000A (a control character) at index 6; "
+        "expected a plain path or URI without control characters",
         id="newline",
     ),
     pytest.param(
         "/srv/a\rb.img",
         None,
-        "source contains control characters; expected a plain path or URI",
+        "source '/srv/a\\rb.img' holds U+000D (a control character) at index 6; "
+        "expected a plain path or URI without control characters",
         id="carriage-return",
     ),
     pytest.param(
         "/srv/a\x1bb.img",
         None,
-        "source contains control characters; expected a plain path or URI",
+        "source '/srv/a\\x1bb.img' holds U+001B (a control character) at index 6; "
+        "expected a plain path or URI without control characters",
         id="escape",
     ),
     pytest.param(
         "/srv/a\x7fb.img",
         None,
-        "source contains control characters; expected a plain path or URI",
+        "source '/srv/a\\x7fb.img' holds U+007F (a control character) at index 6; "
+        "expected a plain path or URI without control characters",
         id="delete",
     ),
     pytest.param(
@@ -302,7 +308,9 @@ REFUSED = [
     pytest.param(
         f"rbd://u@mon/pool/image?secret={SECRET}&secret={SECRET}",
         None,
-        f"query of source 'rbd://u@mon/pool/image?secret={SECRET}&secret={SECRET}'; "
+        # 110 characters: the message keeps the first 60 and the last 37 (values are cut).
+        "query of source 'rbd://u@mon/pool/image?secret=2a5b08e2-2ab4-4ec1-9e3c-bd6a8c"
+        "...=2a5b08e2-2ab4-4ec1-9e3c-bd6a8c4dbe1a'; "
         "expected only secret=UUID",
         id="secret-twice",
     ),
@@ -753,7 +761,7 @@ URI_REFUSED = [
     pytest.param(
         "rbd://mon/images/res%00cue",
         None,
-        "source 'rbd://mon/images/res%00cue' percent-decodes to control characters; "
+        "source 'rbd://mon/images/res%00cue' percent-decodes to U+0000 (a control character); "
         "expected plain names",
         id="encoded-nul-in-image",
     ),
@@ -768,7 +776,7 @@ URI_REFUSED = [
         "iscsi://192.0.2.10/iqn.2010-10.org.example:res%0Acue/1",
         None,
         "source 'iscsi://192.0.2.10/iqn.2010-10.org.example:res%0Acue/1' percent-decodes to "
-        "control characters; expected plain names",
+        "U+000A (a control character); expected plain names",
         id="encoded-newline-in-iqn",
     ),
     pytest.param(
@@ -807,7 +815,7 @@ URI_REFUSED = [
     pytest.param(
         "file:///srv/res%0Acue.iso",
         None,
-        "source 'file:///srv/res%0Acue.iso' percent-decodes to control characters; "
+        "source 'file:///srv/res%0Acue.iso' percent-decodes to U+000A (a control character); "
         "expected plain names",
         id="file-uri-encoded-newline",
     ),
@@ -961,3 +969,385 @@ def test_resolve_format_unsupported(given: str) -> None:
         resolve_format(FILE, given)
     assert caught.value.code == "unsupported-source-format"
     assert caught.value.message == f"source format '{given}'; expected one of {KNOWN}"
+
+
+# --- issue 12: injection and characters XML cannot carry ---------------------------------------
+
+URI_REFUSED_ISSUE_12 = [
+    pytest.param(
+        f"rbd://u@mon/pool/image?secret={SECRET}%0A",
+        f"secret '{SECRET}\\n' in source 'rbd://u@mon/pool/image?secret={SECRET}%0A'; "
+        "expected a UUID",
+        id="secret-with-encoded-newline",
+    ),
+    pytest.param(
+        "rbd://mon:\u0661\u0662/pool/image",
+        "host 'mon:\u0661\u0662' in source 'rbd://mon:\u0661\u0662/pool/image'; "
+        "expected HOST[:PORT]",
+        id="port-in-arabic-indic-digits",
+    ),
+    pytest.param(
+        "iscsi://192.0.2.10/iqn.2010-10.org.example:rescue/\u00b2",
+        "iscsi source 'iscsi://192.0.2.10/iqn.2010-10.org.example:rescue/\u00b2'; "
+        "expected iscsi://HOST/IQN/LUN",
+        id="lun-superscript-two",
+    ),
+    pytest.param(
+        "iscsi://192.0.2.10/iqn.2010-10.org.example:rescue/\u0661",
+        "iscsi source 'iscsi://192.0.2.10/iqn.2010-10.org.example:rescue/\u0661'; "
+        "expected iscsi://HOST/IQN/LUN",
+        id="lun-arabic-indic-digit",
+    ),
+    pytest.param(
+        "rbd://[::1::2]/pool/image",
+        "host '[::1::2]' in source 'rbd://[::1::2]/pool/image'; expected HOST[:PORT]",
+        id="ipv6-malformed",
+    ),
+    pytest.param(
+        f"rbd://mon:{'9' * 5000}/pool/image",
+        f"port {'9' * 60}...{'9' * 37} in source 'rbd://mon:{'9' * 50}...{'9' * 26}/pool/image'; "
+        "expected 1 to 65535",
+        id="port-of-5000-digits",
+    ),
+    pytest.param(
+        "rbd://mon:000006789/pool/image%ef%bf%be",
+        "source 'rbd://mon:000006789/pool/image%ef%bf%be' percent-decodes to U+FFFE "
+        "(a noncharacter); expected plain names",
+        id="encoded-fffe",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "message"), URI_REFUSED_ISSUE_12)
+def test_parse_uri_refused_issue_12(source: str, message: str) -> None:
+    """What the URI parser let through before issue 12, now invalid-source.
+
+    A secret with a newline after it (the UUID check was anchored with ``$``), other scripts'
+    digits as port or LUN (``re``'s digit class, ``str.isdigit``), and a port of 5,000 digits (a
+    ValueError from int()).
+    """
+    with pytest.raises(RescueError) as caught:
+        parse_source(source)
+    assert caught.value.code == "invalid-source"
+    assert caught.value.message == message
+
+
+def test_port_with_leading_zeros() -> None:
+    """Leading zeros do not count towards a port's five digits."""
+    parsed = parse_source("rbd://mon:000006789/pool/image")
+    assert parsed.hosts == (NetworkHost(name="mon", port=6789),)
+
+
+def test_undecodable_bytes_in_a_path_string() -> None:
+    """sys.argv holds a byte that is not UTF-8 as a lone surrogate: refused, never written."""
+    with pytest.raises(RescueError) as caught:
+        parse_source("/srv/\udcff.iso")
+    assert caught.value.code == "invalid-source"
+    assert caught.value.message == (
+        "source '/srv/\\udcff.iso' holds bytes that are not UTF-8; "
+        "expected a path libvirt's XML can carry"
+    )
+
+
+def _rbd(**fields: Any) -> RescueSource:
+    """An rbd RescueSource with one field changed, built as an API caller may."""
+    base: dict[str, Any] = {
+        "type": SourceType.NETWORK,
+        "protocol": "rbd",
+        "name": "pool/image",
+        "hosts": (NetworkHost(name="mon", port=6789),),
+        "auth_username": "cinder",
+        "secret_uuid": SECRET,
+        "secret_type": "ceph",
+    }
+    return RescueSource(**{**base, **fields})
+
+
+def _iscsi(**fields: Any) -> RescueSource:
+    base: dict[str, Any] = {
+        "type": SourceType.NETWORK,
+        "protocol": "iscsi",
+        "name": "iqn.2010-10.org.example:rescue/1",
+        "hosts": (NetworkHost(name="192.0.2.10", port=3260),),
+    }
+    return RescueSource(**{**base, **fields})
+
+
+INJECTION = "x'/><evil/><y a='"
+
+SOURCES_REFUSED = [
+    pytest.param(
+        RescueSource(type="file", path="/srv/r.iso"),  # type: ignore[arg-type]
+        "RescueSource type is str 'file'; expected a SourceType (file, block, network)",
+        id="type-a-string",
+    ),
+    pytest.param(
+        RescueSource(type=SourceType.FILE, path=3),  # type: ignore[arg-type]
+        "RescueSource path is int 3; expected a non-empty string",
+        id="path-an-int",
+    ),
+    pytest.param(
+        RescueSource(type=SourceType.FILE),
+        "RescueSource path is str ''; expected a non-empty string",
+        id="file-without-path",
+    ),
+    pytest.param(
+        RescueSource(type=SourceType.BLOCK, path="dev/sdb"),
+        "RescueSource path 'dev/sdb' is relative; expected an absolute path on the host",
+        id="block-relative",
+    ),
+    pytest.param(
+        RescueSource(type=SourceType.FILE, path="/srv/a\x00b.iso"),
+        "RescueSource path '/srv/a\\x00b.iso' holds U+0000 (a control character) at index 6; "
+        "expected a plain path or URI without control characters",
+        id="path-nul",
+    ),
+    pytest.param(
+        RescueSource(type=SourceType.FILE, path="/srv/\udcff.iso"),
+        "RescueSource path '/srv/\\udcff.iso' holds bytes that are not UTF-8; "
+        "expected a path libvirt's XML can carry",
+        id="path-surrogate",
+    ),
+    pytest.param(
+        RescueSource(type=SourceType.FILE, path="/srv/r.iso", protocol="rbd"),
+        "RescueSource of type 'file' has protocol; expected only a path (those belong to a "
+        "network source)",
+        id="file-with-protocol",
+    ),
+    pytest.param(
+        RescueSource(type=SourceType.BLOCK, path="/dev/sdb", hosts=(NetworkHost(name="h"),)),
+        "RescueSource of type 'block' has hosts; expected only a path (those belong to a "
+        "network source)",
+        id="block-with-hosts",
+    ),
+    pytest.param(
+        _rbd(path="/srv/r.iso"),
+        "RescueSource of type 'network' has path str '/srv/r.iso'; expected no path (a network "
+        "source has protocol, name and hosts)",
+        id="network-with-path",
+    ),
+    pytest.param(
+        _rbd(protocol=f"rbd{INJECTION}"),
+        f"RescueSource protocol 'rbd{INJECTION}'; expected one of rbd, iscsi",
+        id="protocol-injection",
+    ),
+    pytest.param(
+        _rbd(protocol="nbd"),
+        "RescueSource protocol 'nbd'; expected one of rbd, iscsi",
+        id="protocol-unsupported",
+    ),
+    pytest.param(
+        _rbd(protocol=None),
+        "RescueSource protocol NoneType None; expected one of rbd, iscsi",
+        id="protocol-missing",
+    ),
+    pytest.param(
+        _rbd(name=None),
+        "RescueSource name is NoneType None; expected a non-empty string",
+        id="name-missing",
+    ),
+    pytest.param(
+        _rbd(name="pool/image\x1b"),
+        "RescueSource name 'pool/image\\x1b' holds U+001B (a control character) at index 10; "
+        "expected a plain path or URI without control characters",
+        id="name-escape",
+    ),
+    pytest.param(
+        _rbd(name="image"),
+        "RescueSource name 'image' for protocol 'rbd'; expected POOL/IMAGE",
+        id="rbd-name-without-pool",
+    ),
+    pytest.param(
+        _rbd(snapshot="a/b"),
+        "RescueSource snapshot 'a/b'; expected a name without '/'",
+        id="rbd-snapshot-with-slash",
+    ),
+    pytest.param(
+        _rbd(snapshot="snap\udcff"),
+        "RescueSource snapshot 'snap\\udcff' holds bytes that are not UTF-8; "
+        "expected a path libvirt's XML can carry",
+        id="rbd-snapshot-surrogate",
+    ),
+    pytest.param(
+        _iscsi(name="iqn.2010-10.org.example:rescue/\u00b2"),
+        "RescueSource name 'iqn.2010-10.org.example:rescue/\u00b2' for protocol 'iscsi'; "
+        "expected IQN/LUN, the LUN in ASCII digits",
+        id="iscsi-lun-not-ascii-digits",
+    ),
+    pytest.param(
+        _iscsi(snapshot="s"),
+        "RescueSource snapshot 's' for protocol 'iscsi'; expected none (only an rbd image has "
+        "snapshots)",
+        id="iscsi-snapshot",
+    ),
+    pytest.param(
+        _iscsi(hosts=()),
+        "RescueSource for protocol 'iscsi' has 0 hosts; expected one",
+        id="iscsi-no-host",
+    ),
+    pytest.param(
+        _rbd(hosts=None),
+        "RescueSource hosts is NoneType None; expected a tuple of NetworkHost",
+        id="hosts-none",
+    ),
+    pytest.param(
+        _rbd(hosts=[NetworkHost(name="mon")]),
+        "RescueSource hosts is list [NetworkHost(name='mon', port=None)]; "
+        "expected a tuple of NetworkHost",
+        id="hosts-a-list",
+    ),
+    pytest.param(
+        _rbd(hosts=("mon",)),
+        "RescueSource hosts is tuple ('mon',); expected a tuple of NetworkHost",
+        id="hosts-of-strings",
+    ),
+    pytest.param(
+        _rbd(hosts=(NetworkHost(name=f"mon{INJECTION}"),)),
+        f"RescueSource host name 'mon{INJECTION}'; expected a DNS name, an IPv4 address or an "
+        "IPv6 address (without brackets)",
+        id="host-name-injection",
+    ),
+    pytest.param(
+        _rbd(hosts=(NetworkHost(name="[::1]"),)),
+        "RescueSource host name '[::1]'; expected a DNS name, an IPv4 address or an IPv6 "
+        "address (without brackets)",
+        id="host-name-bracketed",
+    ),
+    pytest.param(
+        _rbd(hosts=(NetworkHost(name=7),)),  # type: ignore[arg-type]
+        "RescueSource host name int 7; expected a DNS name, an IPv4 address or an IPv6 address "
+        "(without brackets)",
+        id="host-name-an-int",
+    ),
+    pytest.param(
+        _rbd(hosts=(NetworkHost(name="mon", port=f"1{INJECTION}"),)),  # type: ignore[arg-type]
+        f"RescueSource port str \"1{INJECTION}\" of host 'mon'; expected an integer from 1 to "
+        "65535, or None",
+        id="port-injection",
+    ),
+    pytest.param(
+        _rbd(hosts=(NetworkHost(name="mon", port=0),)),
+        "RescueSource port int 0 of host 'mon'; expected an integer from 1 to 65535, or None",
+        id="port-zero",
+    ),
+    pytest.param(
+        _rbd(hosts=(NetworkHost(name="mon", port=65536),)),
+        "RescueSource port int 65536 of host 'mon'; expected an integer from 1 to 65535, or None",
+        id="port-too-big",
+    ),
+    pytest.param(
+        _rbd(hosts=(NetworkHost(name="mon", port=True),)),
+        "RescueSource port bool True of host 'mon'; expected an integer from 1 to 65535, or None",
+        id="port-a-bool",
+    ),
+    pytest.param(
+        _rbd(secret_uuid=INJECTION),
+        f"RescueSource secret_uuid '{INJECTION}'; expected a UUID",
+        id="secret-injection",
+    ),
+    pytest.param(
+        _rbd(secret_uuid=SECRET + "\n"),
+        f"RescueSource secret_uuid '{SECRET}\\n'; expected a UUID",
+        id="secret-trailing-newline",
+    ),
+    pytest.param(
+        _rbd(secret_type=INJECTION),
+        f"RescueSource secret_type '{INJECTION}' for protocol 'rbd'; expected 'ceph'",
+        id="secret-type-injection",
+    ),
+    pytest.param(
+        _rbd(secret_type=None),
+        "RescueSource secret_type NoneType None for protocol 'rbd'; expected 'ceph'",
+        id="secret-type-missing",
+    ),
+    pytest.param(
+        _iscsi(auth_username="chap", secret_uuid=SECRET, secret_type="ceph"),
+        "RescueSource secret_type 'ceph' for protocol 'iscsi'; expected 'iscsi'",
+        id="secret-type-of-other-protocol",
+    ),
+    pytest.param(
+        _rbd(auth_username=None),
+        "RescueSource has a secret but no auth_username; expected both or neither",
+        id="secret-without-user",
+    ),
+    pytest.param(
+        _rbd(secret_uuid=None, secret_type=None),
+        "RescueSource has a user but no secret_uuid; expected both or neither",
+        id="user-without-secret",
+    ),
+    pytest.param(
+        _rbd(auth_username=None, secret_uuid=None),
+        "RescueSource secret_type str 'ceph' without a secret_uuid; expected None",
+        id="secret-type-alone",
+    ),
+    pytest.param(
+        _rbd(auth_username=""),
+        "RescueSource auth_username is str ''; expected a non-empty string",
+        id="user-empty",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "message"), SOURCES_REFUSED)
+def test_rescue_source_fields_checked(source: RescueSource, message: str) -> None:
+    """A RescueSource built by a caller is checked field by field, raising invalid-source.
+
+    Never a TypeError or AttributeError, and never a value written unescaped into the XML.
+
+    Before issue 12 ``parse_source`` passed it through unchecked: ``render`` wrote protocol,
+    port, secret type and UUID as they were (``<source protocol='rbd'/><evil/>...``), and a
+    wrong type failed deep inside (``'int' object has no attribute 'lower'``).
+    """
+    with pytest.raises(RescueError) as caught:
+        parse_source(source)
+    assert caught.value.code == "invalid-source"
+    assert caught.value.message == message
+
+
+SOURCES_ACCEPTED = [
+    pytest.param(RescueSource(type=SourceType.FILE, path="/srv/a b\t'c'&<d>.iso"), id="file"),
+    pytest.param(RescueSource(type=SourceType.BLOCK, path="/dev/sdb"), id="block"),
+    pytest.param(_rbd(), id="rbd-with-secret"),
+    pytest.param(_rbd(auth_username=None, secret_uuid=None, secret_type=None), id="rbd"),
+    pytest.param(_rbd(hosts=(), snapshot="snap"), id="rbd-snapshot-no-hosts"),
+    pytest.param(
+        _rbd(
+            hosts=(
+                NetworkHost(name="2001:db8::3", port=6791),
+                NetworkHost(name="10.0.0.1"),
+                NetworkHost(name="mon_1.example"),
+            )
+        ),
+        id="rbd-hosts-ipv6-ipv4-name-default-port",
+    ),
+    pytest.param(_iscsi(), id="iscsi"),
+    pytest.param(
+        _iscsi(auth_username="chap", secret_uuid=SECRET.upper(), secret_type="iscsi"),
+        id="iscsi-chap",
+    ),
+]
+
+
+@pytest.mark.parametrize("source", SOURCES_ACCEPTED)
+def test_rescue_source_accepted_as_it_is(source: RescueSource) -> None:
+    """A RescueSource whose fields are all fine is used as it is (the same object)."""
+    assert parse_source(source) is source
+    assert parse_source(source, source.type.value) is source
+
+
+def test_rescue_source_with_other_source_type() -> None:
+    """A source_type that contradicts the RescueSource is refused, not silently ignored."""
+    with pytest.raises(RescueError) as caught:
+        parse_source(RescueSource(type=SourceType.BLOCK, path="/dev/sdb"), "network")
+    assert caught.value.code == "invalid-source"
+    assert caught.value.message == (
+        "source type 'network' given with a RescueSource of type SourceType "
+        "<SourceType.BLOCK: 'block'>; expected no source type, or the RescueSource's own"
+    )
+
+
+def test_parsed_sources_pass_the_field_check() -> None:
+    """What parse_source makes of a path or URI passes the check that a caller's one gets."""
+    for param in PARSED:
+        parsed = parse_source(*param.values[:2])  # type: ignore[arg-type]
+        assert check_source(parsed) is parsed

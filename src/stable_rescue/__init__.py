@@ -1,7 +1,8 @@
 """Stable device rescue for libvirt domains: add rescue media without moving any device.
 
 ``rescue`` turns a domain XML into its rescue-mode twin, ``unrescue`` undoes it exactly, and
-``plan_rescue`` gives the plan alone; ``is_rescued`` tells which a domain is. Every failure the
+``plan_rescue`` gives the plan alone; ``is_rescued`` tells which a domain is; ``verify`` checks
+any rescue, whoever made it, device by device. Every failure the
 caller can cause is a ``RescueError`` with a stable ``code``.
 """
 
@@ -66,6 +67,7 @@ from stable_rescue.model import (
     UsbAddress,
 )
 from stable_rescue.serialize import plan_from_dict, plan_to_dict
+from stable_rescue.verify import Finding, RescueDevice, VerifyReport, verify
 from stable_rescue.version import __version__
 
 __all__ = [
@@ -79,6 +81,7 @@ __all__ = [
     "DetachedDisk",
     "DeviceType",
     "DriveAddress",
+    "Finding",
     "InvalidBootOptions",
     "InvalidDomain",
     "InvalidDomainXML",
@@ -98,6 +101,7 @@ __all__ = [
     "OtherAddress",
     "PciAddress",
     "Plan",
+    "RescueDevice",
     "RescueError",
     "RescueResult",
     "RescueSource",
@@ -119,6 +123,7 @@ __all__ = [
     "UnsupportedSourceFormat",
     "UnwritableOutput",
     "UsbAddress",
+    "VerifyReport",
     "__version__",
     "is_rescued",
     "plan_from_dict",
@@ -126,4 +131,5 @@ __all__ = [
     "plan_to_dict",
     "rescue",
     "unrescue",
+    "verify",
 ]

@@ -26,6 +26,7 @@ from typing import TypeAlias
 
 from stable_rescue.errors import InvalidImageJSON, InvalidProperties
 from stable_rescue.request import KNOWN_PROPERTIES
+from stable_rescue.source import shown
 
 # What a key in format_dict text may be made of. Glance keys are in practice letters, digits and
 # ``_ . : -`` (``owner_specified.openstack.md5``, ``trait:CUSTOM_X``); the space is there so that a
@@ -110,8 +111,8 @@ def parse_format_dict(text: str, name: str) -> dict[str, str | None]:
     for start, key, value in reading:
         if key in items:
             raise InvalidImageJSON(
-                f"--image-json '{name}' properties key {key!r} appears twice (characters "
-                f"{where[key]} and {start}); expected each key once"
+                f"--image-json '{shown(name)}' properties key {shown(repr(key))} appears twice "
+                f"(characters {where[key]} and {start}); expected each key once"
             )
         items[key] = value
         where[key] = start
@@ -127,15 +128,16 @@ def _load(data: str | bytes, name: str) -> dict[str, object]:
         document = json.loads(data)
     except RecursionError:
         raise InvalidImageJSON(
-            f"--image-json '{name}' nests lists or objects too deeply to read; expected an object"
+            f"--image-json '{shown(name)}' nests lists or objects too deeply to read; "
+            "expected an object"
         ) from None
     except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, over-long integers
         raise InvalidImageJSON(
-            f"--image-json '{name}' is not JSON ({error}); expected an object"
+            f"--image-json '{shown(name)}' is not JSON ({error}); expected an object"
         ) from None
     if not isinstance(document, dict):
         kind = _JSON_TYPES.get(type(document), type(document).__name__)
-        raise InvalidImageJSON(f"--image-json '{name}' holds a {kind}; expected an object")
+        raise InvalidImageJSON(f"--image-json '{shown(name)}' holds a {kind}; expected an object")
     return document
 
 
@@ -144,7 +146,8 @@ def _string_properties(source: Mapping[str, object]) -> dict[str, str]:
     for key, value in source.items():
         if key in KNOWN_PROPERTIES and not isinstance(value, str):
             raise InvalidProperties(
-                f"image property {key} is {type(value).__name__} {value!r}; expected a string",
+                f"image property {key} is {type(value).__name__} {shown(repr(value))}; "
+                "expected a string",
                 property=key,
             )
     return {key: value for key, value in source.items() if isinstance(value, str)}
@@ -347,14 +350,14 @@ def _unreadable(grammar: _Grammar, name: str) -> InvalidImageJSON:
         for (_, before, _), (start, after, _) in pairwise(unordered):
             if not _may_follow(before, after):
                 return InvalidImageJSON(
-                    f"--image-json '{name}' properties key {after!r} at character {start} comes "
-                    f"after {before!r}; expected keys sorted as the openstack client prints them, "
-                    "each once"
+                    f"--image-json '{shown(name)}' properties key {shown(repr(after))} at "
+                    f"character {start} comes after {shown(repr(before))}; expected keys sorted "
+                    "as the openstack client prints them, each once"
                 )
     start = _furthest_start(grammar)
     return InvalidImageJSON(
-        f"--image-json '{name}' properties item {grammar.snippet(start)!r} at character {start}; "
-        "expected key='value' or key= items joined by ', '"
+        f"--image-json '{shown(name)}' properties item {grammar.snippet(start)!r} at character "
+        f"{start}; expected key='value' or key= items joined by ', '"
     )
 
 
@@ -395,9 +398,9 @@ def _check_watched(grammar: _Grammar, reading: _Reading, keys: set[str], name: s
             key = grammar.keys[inner][0]
             if owner in KNOWN_PROPERTIES or (key in KNOWN_PROPERTIES and key not in keys):
                 raise InvalidImageJSON(
-                    f"--image-json '{name}' properties text {grammar.snippet(inner)!r} at "
-                    f"character {inner} is read as part of the value of {owner!r}; expected keys "
-                    "sorted as the openstack client prints them"
+                    f"--image-json '{shown(name)}' properties text {grammar.snippet(inner)!r} at "
+                    f"character {inner} is read as part of the value of {shown(repr(owner))}; "
+                    "expected keys sorted as the openstack client prints them"
                 )
 
 

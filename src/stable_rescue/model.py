@@ -142,6 +142,8 @@ class Device:
     boot_order: int | None = None
     needs_address: bool = False
     is_usb_hub: bool = False
+    # Its ``<alias name>`` (``None``: no alias); the ``ua-stable-rescue-`` ones are reserved.
+    alias: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -228,6 +230,10 @@ class RescueSource:
     ``auth_username`` and ``secret_uuid`` become ``<auth>`` (a Ceph secret for ``rbd``).
     ``snapshot`` names an RBD snapshot of the image (``<source><snapshot name>``); ``hosts`` may
     then be empty, and libvirt leaves the monitors to the host's Ceph configuration.
+
+    Callers may build one; ``source.check_source`` checks every field (and every ``NetworkHost``)
+    before a rescue uses it, raising ``InvalidSource``: this module imports no errors, so the
+    check cannot run here, at construction.
     """
 
     type: SourceType

@@ -21,6 +21,7 @@ from stable_rescue.boot import RESCUE_BOOT_ORDER, plan_boot
 from stable_rescue.errors import (
     AlreadyRescued,
     BusUnavailable,
+    InvalidDomain,
     UnaddressedDevices,
     UnsupportedDeviceForBus,
     UnsupportedRescueBus,
@@ -56,6 +57,7 @@ from stable_rescue.pci import (
     place_spapr_vio_device,
 )
 from stable_rescue.request import parse_bus
+from stable_rescue.source import shown
 
 ALIAS_PREFIX = "ua-stable-rescue-"
 RESCUE_ALIAS = f"{ALIAS_PREFIX}disk"
@@ -86,9 +88,25 @@ def plan_rescue(domain: Domain, request: RescueRequest) -> Plan:
     """The rescue plan for ``domain``; raises a ``RescueError`` when none is legal."""
     if domain.rescued:
         raise AlreadyRescued("domain already carries a rescue record; unrescue it first")
+    check_reserved_aliases(domain)
     if request.mode is Mode.LEGACY:
         return _plan_legacy(domain, request)
     return _plan_stable(domain, request)
+
+
+def check_reserved_aliases(domain: Domain) -> None:
+    """Refuse a device that already has an alias the rescue gives what it adds (rule O6).
+
+    The rescue's own names would collide, and unrescue would remove the user's device.
+    """
+    for device in domain.devices:
+        alias = device.alias
+        if alias is not None and alias.startswith(ALIAS_PREFIX):
+            raise InvalidDomain(
+                f"<{device.tag}> at {device.xpath} has alias '{alias}'; the '{ALIAS_PREFIX}' "
+                "prefix is reserved for the devices a rescue adds, expected another alias",
+                alias=alias,
+            )
 
 
 def _plan_stable(domain: Domain, request: RescueRequest) -> Plan:
@@ -370,7 +388,9 @@ def _new_drive_controller(
     model = None
     conventional = True
     if bus is Bus.SCSI:
-        model = request.image_property("hw_scsi_model") or DEFAULT_SCSI_MODEL
+        requested = request.image_property("hw_scsi_model")
+        # Only an absent property means the default: an empty one is a model name, and wrong.
+        model = DEFAULT_SCSI_MODEL if requested is None else requested
         if domain.machine.family is MachineFamily.S390_CCW:
             return (_s390x_scsi_controller(domain, model, index, alias),), ()
         if model == IBMVSCSI and domain.machine.family is MachineFamily.PSERIES:
@@ -386,7 +406,7 @@ def _new_drive_controller(
             pseries = domain.machine.family is MachineFamily.PSERIES
             expected = ", ".join(SCSI_MODELS + ((IBMVSCSI,) if pseries else ()))
             raise UnsupportedScsiModel(
-                f"hw_scsi_model '{model}' on machine '{domain.machine.machine}'; "
+                f"hw_scsi_model '{shown(model)}' on machine '{domain.machine.machine}'; "
                 f"expected one of {expected}",
                 model=model,
             )
@@ -407,7 +427,7 @@ def _s390x_scsi_controller(domain: Domain, model: str, index: int, alias: str) -
     """
     if model != DEFAULT_SCSI_MODEL:
         raise UnsupportedScsiModel(
-            f"hw_scsi_model '{model}' on machine '{domain.machine.machine}' (s390x), whose "
+            f"hw_scsi_model '{shown(model)}' on machine '{domain.machine.machine}' (s390x), whose "
             f"only SCSI controller is virtio-scsi; expected {DEFAULT_SCSI_MODEL}",
             model=model,
         )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import attrs
 from lxml import etree
 
-from stable_rescue.errors import InvalidDomainXML, InvalidRescueRecord, NotRescued
+from stable_rescue.errors import InvalidRescueRecord, NotRescued
 from stable_rescue.model import (
     AddedController,
     Address,
@@ -27,13 +27,21 @@ from stable_rescue.model import (
     SpaprVioAddress,
     UsbAddress,
 )
-from stable_rescue.parse import Document, device_keys, find_record, read_document
+from stable_rescue.parse import Document, device_keys, find_record
 from stable_rescue.record import (
+    KERNEL_TAGS,
     BootRecord,
     RemovedChunk,
     RescueRecord,
+    added_digest,
+    check_binding,
+    check_no_reserved_aliases,
+    check_restored,
+    find_added,
+    fragment_element,
     read_record,
     record_text,
+    rescued_elements,
 )
 from stable_rescue.xmltext import (
     Edit,
@@ -49,7 +57,6 @@ from stable_rescue.xmltext import (
 )
 
 DEFAULT_UNIT = "  "
-_KERNEL_TAGS = ("kernel", "initrd", "cmdline")
 # libvirt writes <metadata> after these (virDomainDefFormatInternal).
 _BEFORE_METADATA = ("name", "uuid", "genid", "title", "description")
 # libvirt's <model name> where it differs from the model: a pci-root added is a pseries PHB.
@@ -113,9 +120,16 @@ class _Writer:
     def insert_last(self, parent: etree._Element, lines: str, indent: str, order: int = 0) -> None:
         """Put ``lines`` on a new line after ``parent``'s last child (before its end tag)."""
         span = self.span(parent)
-        # parse refuses empty devices and render replaces an empty <metadata/> whole.
+        # render expands an empty <devices/> and replaces an empty <metadata/> whole.
         assert not span.self_closing
         self._insert_line(leading_space_start(self.text, span.end_tag_start), lines, indent, order)
+
+    def expand(self, element: etree._Element) -> None:
+        """Open an empty ``<x/>`` as ``<x>`` and ``</x>``, so that children can go in."""
+        span = self.span(element)
+        self.replace(span.end - 2, span.end, ">")
+        closing = self.newline + self.indent_of(element) + f"</{span.name}>"
+        self.replace(span.end, span.end, closing, order=1_000)
 
     def remove(self, element: etree._Element) -> str:
         """Remove ``element`` and the whitespace before it; returns the removed text."""
@@ -171,8 +185,12 @@ def render_rescue(document: Document, plan: Plan) -> str:
     """The rescued domain: ``document``'s text with exactly the plan's changes spliced in."""
     writer = _Writer(document)
     root = document.root
+    check_no_reserved_aliases(root)
     devices = root.find("devices")
     assert devices is not None  # the planner placed a device, so the domain has <devices>
+    expanded = writer.span(devices).self_closing
+    if expanded:
+        writer.expand(devices)
     if plan.root_moved is None:
         _insert_disk(writer, devices, plan)
         removed_disks: tuple[RemovedChunk, ...] = ()
@@ -184,13 +202,14 @@ def render_rescue(document: Document, plan: Plan) -> str:
     kernel_added = _add_kernel(writer, root, plan)
     metadata = root.find("metadata")
     empty_metadata = metadata is not None and document.span(metadata).self_closing
+    aliases = (
+        plan.alias,
+        *((plan.root_moved.alias,) if plan.root_moved is not None else ()),
+        *(c.alias for c in plan.controllers_added),
+    )
     record = RescueRecord(
         mode=plan.mode,
-        added_aliases=(
-            plan.alias,
-            *((plan.root_moved.alias,) if plan.root_moved is not None else ()),
-            *(c.alias for c in plan.controllers_added),
-        ),
+        added_aliases=aliases,
         boot=boot_records,
         removed=removed,
         kernel_added=kernel_added,
@@ -198,6 +217,14 @@ def render_rescue(document: Document, plan: Plan) -> str:
         metadata_text=document.text[document.span(metadata).start : document.span(metadata).end]
         if metadata is not None and empty_metadata
         else None,
+        devices_expanded=expanded,
+        domain_name=root.findtext("name"),
+        domain_uuid=root.findtext("uuid"),
+        # Rule R9. From the added text alone: parsing the whole output again would double the
+        # cost of a rescue; unrescue's check (over the elements it finds) keeps the two equal.
+        added_sha256=added_digest(
+            [fragment_element(text) for text in _added_texts(writer, document, plan)]
+        ),
     )
     _write_record(writer, root, record)
     return writer.result()
@@ -294,63 +321,72 @@ def _moved_root_text(document: Document, disk: etree._Element, moved: MovedDisk)
     if alias is not None:
         copy.set_attribute(alias, "name", moved.alias)
     else:
-        _insert_child(copy, disk, f"<alias name='{moved.alias}'/>", before=("address",))
+        _insert_child(copy, disk, f"<alias{_attributes(name=moved.alias)}/>", before=("address",))
     return copy.excerpt(copy.span(disk))
 
 
+def _attributes(**values: object) -> str:
+    """`` name='value'`` for each value that is not None, escaped for single quotes."""
+    return "".join(
+        f" {name}='{escape_attribute(str(value))}'"
+        for name, value in values.items()
+        if value is not None
+    )
+
+
 def _disk_lines(plan: Plan) -> list[tuple[int, str]]:
+    """The rescue disk (rule O5); every value escaped for its quotes, whatever its origin."""
     source = plan.source
     lines: list[tuple[int, str]] = [
-        (0, f"<disk type='{source.type.value}' device='{plan.device_type.value}'>"),
-        (1, f"<driver name='qemu' type='{plan.source_format}'/>"),
+        (0, f"<disk{_attributes(type=source.type.value, device=plan.device_type.value)}>"),
+        (1, f"<driver{_attributes(name='qemu', type=plan.source_format)}/>"),
     ]
     if source.type is SourceType.FILE:
-        lines.append((1, f"<source file='{escape_attribute(source.path)}'/>"))
+        lines.append((1, f"<source{_attributes(file=source.path)}/>"))
     elif source.type is SourceType.BLOCK:
-        lines.append((1, f"<source dev='{escape_attribute(source.path)}'/>"))
+        lines.append((1, f"<source{_attributes(dev=source.path)}/>"))
     else:
-        name = escape_attribute(source.name or "")
-        lines.append((1, f"<source protocol='{source.protocol}' name='{name}'>"))
+        name = source.name or ""
+        lines.append((1, f"<source{_attributes(protocol=source.protocol, name=name)}>"))
         for host in source.hosts:
-            port = f" port='{host.port}'" if host.port is not None else ""
-            lines.append((2, f"<host name='{escape_attribute(host.name)}'{port}/>"))
+            lines.append((2, f"<host{_attributes(name=host.name, port=host.port)}/>"))
         if source.snapshot is not None:
             # An RBD snapshot: <source protocol='rbd'><snapshot name/> (formatdomain, "snapshot"
             # under <source>; domaincommon.rng diskSourceNetworkProtocolRBD), which
             # qemuBlockStorageSourceGetRBDProps passes as the rbd blockdev's "snapshot". After the
             # hosts and before <auth>, as libvirt 9.0's dumpxml writes it.
-            lines.append((2, f"<snapshot name='{escape_attribute(source.snapshot)}'/>"))
+            lines.append((2, f"<snapshot{_attributes(name=source.snapshot)}/>"))
         if source.auth_username is not None and source.secret_uuid is not None:
-            lines.append((2, f"<auth username='{escape_attribute(source.auth_username)}'>"))
-            lines.append((3, f"<secret type='{source.secret_type}' uuid='{source.secret_uuid}'/>"))
+            lines.append((2, f"<auth{_attributes(username=source.auth_username)}>"))
+            secret = _attributes(type=source.secret_type, uuid=source.secret_uuid)
+            lines.append((3, f"<secret{secret}/>"))
             lines.append((2, "</auth>"))
         lines.append((1, "</source>"))
-    lines.append((1, f"<target dev='{plan.target}' bus='{plan.bus.value}'/>"))
+    lines.append((1, f"<target{_attributes(dev=plan.target, bus=plan.bus.value)}/>"))
     if plan.readonly:
         lines.append((1, "<readonly/>"))
-    lines.append((1, f"<boot order='{plan.boot_order}'/>"))
-    lines.append((1, f"<alias name='{plan.alias}'/>"))
+    lines.append((1, f"<boot{_attributes(order=plan.boot_order)}/>"))
+    lines.append((1, f"<alias{_attributes(name=plan.alias)}/>"))
     lines.append((1, address_text(plan.address)))
     lines.append((0, "</disk>"))
     return lines
 
 
 def _controller_lines(controller: AddedController) -> list[tuple[int, str]]:
-    model = f" model='{controller.model}'" if controller.model else ""
+    model = controller.model or None
     lines: list[tuple[int, str]] = [
-        (0, f"<controller type='{controller.type}' index='{controller.index}'{model}>")
+        (0, f"<controller{_attributes(type=controller.type, index=controller.index, model=model)}>")
     ]
     if controller.type == "pci" and controller.model:
-        lines.append(
-            (1, f"<model name='{_PCI_MODEL_NAMES.get(controller.model, controller.model)}'/>")
-        )
+        name = _PCI_MODEL_NAMES.get(controller.model, controller.model)
+        lines.append((1, f"<model{_attributes(name=name)}/>"))
     if controller.chassis is not None and controller.port is not None:
         lines.append((1, f"<target chassis='{controller.chassis}' port='{controller.port:#x}'/>"))
     if controller.chassis_nr is not None:
         lines.append((1, f"<target chassisNr='{controller.chassis_nr}'/>"))
     if controller.target_index is not None:
         lines.append((1, f"<target index='{controller.target_index}'/>"))
-    lines.append((1, f"<alias name='{controller.alias}'/>"))
+    lines.append((1, f"<alias{_attributes(name=controller.alias)}/>"))
     if controller.address is not None:
         lines.append((1, address_text(controller.address)))
     lines.append((0, "</controller>"))
@@ -380,7 +416,7 @@ def address_text(address: Address) -> str:
     if isinstance(address, SpaprVioAddress):
         return f"<address type='spapr-vio' reg='{address.reg:#010x}'/>"
     assert isinstance(address, OtherAddress)
-    return f"<address type='{address.type}'/>"
+    return f"<address{_attributes(type=address.type)}/>"  # the domain's own text: escaped
 
 
 def _apply_boot_changes(writer: _Writer, document: Document, plan: Plan) -> tuple[BootRecord, ...]:
@@ -422,7 +458,7 @@ def _remove_os_children(
     if plan.os_boot_removed:
         doomed.add("boot")
     if plan.kernel_removed or plan.kernel_replaced:
-        doomed.update(_KERNEL_TAGS)
+        doomed.update(KERNEL_TAGS)
     elements = _element_children(os_element)
     return _remove_children(
         writer,
@@ -476,6 +512,34 @@ def _remove_children(
     return tuple(chunks)
 
 
+def _added_texts(writer: _Writer, document: Document, plan: Plan) -> list[str]:
+    """The text of each element the rescue adds, in the record's order (rule R9).
+
+    The rescue disk, the moved root, the controllers, then ``<kernel>``, ``<initrd>`` and
+    ``<cmdline>``: as ``find_added`` and ``rescued_elements`` find them in the rescued domain.
+    """
+    texts = [writer.block(_disk_lines(plan), "")]
+    if plan.root_moved is not None:
+        moved = plan.root_moved
+        texts.append(_moved_root_text(document, document.find(moved.xpath), moved))
+    texts.extend(writer.block(_controller_lines(c), "") for c in plan.controllers_added)
+    if plan.kernel is not None:
+        texts.extend(_kernel_lines(plan))
+    return texts
+
+
+def _kernel_lines(plan: Plan) -> list[str]:
+    """``<kernel>``, and ``<initrd>`` and ``<cmdline>`` when given; text escaped."""
+    assert plan.kernel is not None
+    # request.py refuses characters XML cannot carry at all.
+    lines = [f"<kernel>{escape_text(plan.kernel)}</kernel>"]
+    if plan.initrd is not None:
+        lines.append(f"<initrd>{escape_text(plan.initrd)}</initrd>")
+    if plan.cmdline is not None:
+        lines.append(f"<cmdline>{escape_text(plan.cmdline)}</cmdline>")
+    return lines
+
+
 def _add_kernel(writer: _Writer, root: etree._Element, plan: Plan) -> bool:
     if plan.kernel is None:
         return False
@@ -487,11 +551,7 @@ def _add_kernel(writer: _Writer, root: etree._Element, plan: Plan) -> bool:
             anchor = child
     assert anchor is not None
     indent = writer.indent_of(anchor)
-    lines = [f"<kernel>{escape_text(plan.kernel)}</kernel>"]
-    if plan.initrd is not None:
-        lines.append(f"<initrd>{escape_text(plan.initrd)}</initrd>")
-    if plan.cmdline is not None:
-        lines.append(f"<cmdline>{escape_text(plan.cmdline)}</cmdline>")
+    lines = _kernel_lines(plan)
     writer.insert_after(anchor, (writer.newline + indent).join(lines), indent, order=1)
     return True
 
@@ -534,69 +594,72 @@ def _write_record(writer: _Writer, root: etree._Element, record: RescueRecord) -
 
 
 def render_unrescue(document: Document) -> str:
-    """The domain as it was before ``rescue``, from its record alone."""
+    """The domain as it was before ``rescue``, from its record alone.
+
+    The record is untrusted (docs/security.md): ``read_record``, ``find_added`` and
+    ``check_binding`` refuse one that asks for more than its rescue changed (rules N1, N2, R8
+    to R10), and the result must be a domain rescue would accept (rule N7).
+    """
     root = document.root
     record_element = find_record(root)
     if record_element is None:
         raise NotRescued("domain carries no rescue record; expected one written by rescue")
     record = read_record(record_element)
+    added = find_added(root, record.added_aliases)
     writer = _Writer(document)
-    added = _remove_added(writer, root, record)
-    _restore_boot(writer, root, record, added)
-    _restore_devices(writer, root, record, added)
+    _remove_added(writer, root, record, added)
+    _restore_boot(writer, root, record, set(added))
+    _restore_devices(writer, root, record, set(added))
     _restore_os(writer, root, record)
-    metadata = record_element.getparent()
-    assert metadata is not None
-    if record.metadata_text is not None:
-        span = writer.span(metadata)
-        writer.replace(span.start, span.end, record.metadata_text)
-    elif record.metadata_created:
-        writer.remove(metadata)
-    else:
-        writer.remove(record_element)
+    # After the checks above, which say more precisely what no longer matches.
+    check_binding(record, root, rescued_elements(root, added, record.kernel_added))
+    _remove_record(writer, record_element, record)
     try:
         restored = writer.result()
     except OverlappingEdits:
         raise InvalidRescueRecord(
             "rescue record asks to change one part of the domain twice; the record is damaged"
         ) from None
-    _check_restored(restored)
+    check_restored(restored)
     return restored
 
 
-def _check_restored(text: str) -> None:
-    """Refuse to hand back what a damaged record made of the domain: malformed or still rescued."""
-    try:
-        document = read_document(text)
-    except InvalidDomainXML as error:
-        raise InvalidRescueRecord(
-            f"undoing the rescue record gives malformed XML ({error.message}); "
-            "the record is damaged"
-        ) from None
-    if find_record(document.root) is not None:
-        raise InvalidRescueRecord(
-            "undoing the rescue record leaves a rescue record; expected only one per domain"
-        )
-
-
 def _remove_added(
-    writer: _Writer, root: etree._Element, record: RescueRecord
-) -> set[etree._Element]:
+    writer: _Writer, root: etree._Element, record: RescueRecord, added: tuple[etree._Element, ...]
+) -> None:
+    """Rule N2; and an empty ``<devices/>`` the rescue expanded goes back as it was (rule R6)."""
     devices = root.find("devices")
-    by_alias: dict[str, etree._Element] = {}
-    if devices is not None:
-        for child in devices:
-            alias_element = child.find("alias")
-            if alias_element is not None and alias_element.get("name"):
-                by_alias[alias_element.get("name", "")] = child
-    for alias in record.added_aliases:
-        if alias not in by_alias:
-            raise InvalidRescueRecord(
-                f"rescue record names added device '{alias}'; expected it in <devices>",
-                alias=alias,
-            )
-        writer.remove(by_alias[alias])
-    return {by_alias[alias] for alias in record.added_aliases}
+    if (
+        record.devices_expanded
+        and devices is not None
+        and all(node in added for node in devices)
+        and not "".join([devices.text or "", *(node.tail or "" for node in devices)]).strip()
+    ):
+        span = writer.span(devices)
+        writer.replace(span.start_tag_end - 1, span.end, "/>")
+        return
+    for element in added:
+        writer.remove(element)
+
+
+def _remove_record(writer: _Writer, record_element: etree._Element, record: RescueRecord) -> None:
+    """Rule N5: the record goes, and <metadata> as the rescue found it, if nothing else is in it.
+
+    What other tools wrote into that ``<metadata>`` since the rescue stays.
+    """
+    metadata = record_element.getparent()
+    assert metadata is not None  # find_record looks inside <metadata>
+    alone = (
+        list(metadata) == [record_element]
+        and not ((metadata.text or "") + (record_element.tail or "")).strip()
+    )
+    if alone and record.metadata_text is not None:
+        span = writer.span(metadata)
+        writer.replace(span.start, span.end, record.metadata_text)
+    elif alone and record.metadata_created:
+        writer.remove(metadata)
+    else:
+        writer.remove(record_element)
 
 
 def _restore_boot(
@@ -635,9 +698,9 @@ def _restore_os(writer: _Writer, root: etree._Element, record: RescueRecord) -> 
     elements = _element_children(os_element)
     if record.kernel_added:
         for child in elements:
-            if child.tag in _KERNEL_TAGS:
+            if child.tag in KERNEL_TAGS:
                 writer.remove(child)
-        elements = [child for child in elements if child.tag not in _KERNEL_TAGS]
+        elements = [child for child in elements if child.tag not in KERNEL_TAGS]
     _restore_children(
         writer, os_element, {element: str(element.tag) for element in elements}, record, "os"
     )

@@ -17,7 +17,14 @@ from stable_rescue.errors import (
     UnsupportedRescueDevice,
 )
 from stable_rescue.model import Bus, DeviceType, Mode, RescueRequest, RescueSource
-from stable_rescue.source import FsPath, parse_source, resolve_format
+from stable_rescue.source import (
+    FsPath,
+    found,
+    parse_source,
+    resolve_format,
+    shown,
+    xml_text_problem,
+)
 
 RESCUE_BUS = "hw_rescue_bus"
 RESCUE_DEVICE = "hw_rescue_device"
@@ -51,13 +58,14 @@ def select_mode(properties: Mapping[str, object]) -> tuple[Mode, str]:
     for key in properties:
         if not isinstance(key, str):
             raise InvalidProperties(
-                f"property name {key!r} is a {type(key).__name__}; expected a string"
+                f"property name {shown(repr(key))} is a {type(key).__name__}; expected a string"
             )
         if key not in KNOWN_PROPERTIES:
             meant = _meant(key)
             if meant is not None:
                 raise MisspeltProperty(
-                    f"image property {key!r} is not one this tool reads; did you mean {meant!r}?",
+                    f"image property {shown(repr(key))} is not one this tool reads; "
+                    f"did you mean {meant!r}?",
                     property=key,
                     suggestion=meant,
                 )
@@ -124,16 +132,35 @@ def build_request(
             value = properties[name]
             if not isinstance(value, str):
                 raise InvalidProperties(
-                    f"property {name} is {type(value).__name__} {value!r}; expected a string",
-                    property=name,
+                    f"property {name} is {found(value)}; expected a string", property=name
+                )
+            problem = xml_text_problem(value)
+            if problem is not None:
+                # Every value read is checked against a list later, but this way a lone
+                # surrogate (an undecodable byte from the CLI) is named as what it is.
+                raise InvalidProperties(
+                    f"property {name} {problem}; expected text XML can carry", property=name
                 )
             relevant[name] = value
     device_type = _device_type(relevant.get(RESCUE_DEVICE, DeviceType.DISK.value))
     bus = parse_bus(relevant[RESCUE_BUS], RESCUE_BUS) if RESCUE_BUS in relevant else None
     parsed_source = parse_source(source, source_type)
     for option, given in (("kernel", kernel), ("initrd", initrd), ("cmdline", cmdline)):
-        if given is not None and (not isinstance(given, str) or not given):
-            raise InvalidBootOptions(f"{option} is {given!r}; expected a non-empty string")
+        if given is None:
+            continue
+        if not isinstance(given, str) or not given:
+            raise InvalidBootOptions(
+                f"{option} is {shown(repr(given))}; expected a non-empty string", option=option
+            )
+        # Written as <kernel>, <initrd>, <cmdline> text: escaping makes '<' and '&' safe, but
+        # no escape makes a NUL, an ESC or a lone surrogate XML.
+        problem = xml_text_problem(given)
+        if problem is not None:
+            raise InvalidBootOptions(
+                f"{option} {problem}; expected text XML can carry (no control characters but "
+                "tab, newline and carriage return)",
+                option=option,
+            )
     if (initrd is not None or cmdline is not None) and kernel is None:
         raise InvalidBootOptions("initrd or cmdline given without kernel; expected a kernel too")
     return RescueRequest(
@@ -157,7 +184,7 @@ def _device_type(value: str) -> DeviceType:
     except ValueError:
         choices = ", ".join(device.value for device in DeviceType)
         raise UnsupportedRescueDevice(
-            f"{RESCUE_DEVICE} '{value}'; expected one of {choices}", device=value
+            f"{RESCUE_DEVICE} '{shown(value)}'; expected one of {choices}", device=value
         ) from None
 
 
@@ -168,5 +195,5 @@ def parse_bus(value: str, property_name: str) -> Bus:
     except ValueError:
         choices = ", ".join(bus.value for bus in Bus)
         raise UnsupportedRescueBus(
-            f"{property_name} '{value}'; expected one of {choices}", bus=value
+            f"{property_name} '{shown(value)}'; expected one of {choices}", bus=value
         ) from None

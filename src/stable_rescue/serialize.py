@@ -31,6 +31,7 @@ from stable_rescue.model import (
     SpaprVioAddress,
     UsbAddress,
 )
+from stable_rescue.verify import VerifyReport
 
 # The address classes the planner places devices on, by their ``<address type>``. The tag is not
 # a field of these classes; any other type is an ``OtherAddress``, whose ``type`` field is its tag.
@@ -69,6 +70,16 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     one of ``ADDRESS_TYPES`` (``drive``, ...): its dict would read back as the other class.
     """
     data = _unstructure(plan, "plan")
+    assert isinstance(data, dict)
+    return data
+
+
+def report_to_dict(report: VerifyReport) -> dict[str, Any]:
+    """A ``VerifyReport`` as JSON-ready data, addresses tagged as in ``plan_to_dict``.
+
+    ``stable-rescue verify --json`` prints it.
+    """
+    data = _unstructure(report, "report")
     assert isinstance(data, dict)
     return data
 

@@ -3,19 +3,33 @@
 lxml would rewrite every attribute with double quotes and re-escape text; an operator's diff
 would then show the whole domain changed. Instead ``render`` edits the input text in place, and
 this module maps each element (in document order, as ``root.iter()`` yields them) to its offsets.
-The input has already been parsed by lxml, so it is well-formed: this scanner only has to find
-tag boundaries, not validate.
+
+The input has already been parsed by lxml, but a scanner that is merely "good enough for
+well-formed input" is a hazard: where it reads a construct differently from the XML spec (a
+comment opened by ``<!-->`` is *not* closed by its own ``>``), every offset after it is wrong,
+and a rescue disk can be spliced into a comment. So ``scan`` follows the spec's grammar for every
+construct it steps over (comments, CDATA, PIs, the XML declaration, a DOCTYPE and its internal
+subset, start and end tags) and checks the structure it finds (matching end tags, one root,
+nothing but markup and whitespace outside it). Anything it cannot match raises
+``InvalidDomainXML``: a refusal, never offsets that are wrong. ``check_spans`` lets a caller
+that holds lxml's elements confirm the scan found the same ones. Each construct is found with
+``str.find`` or one compiled pattern, so a scan stays linear in the text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import attrs
 
+from stable_rescue.errors import InvalidDomainXML
 
-@attrs.frozen(kw_only=True)
-class ElementSpan:
+
+# A NamedTuple, not an attrs class: a domain of 100,000 devices has a million of these, and a
+# tuple is several times cheaper to make.
+class ElementSpan(NamedTuple):
     """Offsets of one element: ``start`` is its ``<``; ``end`` is just past its last ``>``."""
 
     name: str
@@ -37,87 +51,232 @@ class Edit:
     order: int = 0
 
 
+# XML's white space is exactly these four; ``\s`` would also take U+0085, U+00A0, ...
+_S = "[ \t\r\n]"
+# Wider than XML's Name production, which lxml has already enforced: the scanner only needs to
+# know where a name stops, and no character below can be part of one.
+_NAME = "[^\x00-\x20<>/=?!\"'&;\\[\\]]+"
+# A start tag as the spec writes it: values hold no '<' and end at their own quote, so a '>' or
+# '/>' inside one is not the tag's end.
+_START_TAG = re.compile(f"<({_NAME})(?:{_S}+{_NAME}{_S}*={_S}*(?:\"[^\"<]*\"|'[^'<]*'))*{_S}*(/?)>")
+_END_TAG = re.compile(f"</({_NAME}){_S}*>")
+_PI_TARGET = re.compile(f"<\\?({_NAME})(?:\\?>|{_S})")
+_DOCTYPE = re.compile(f"<!DOCTYPE{_S}")
+_SUBSET_END = re.compile(f"\\]{_S}*>")
+# What matters inside a DOCTYPE: literals (which may hold any of the others), the subset's
+# brackets, a declaration's '>', and the comments and PIs the subset may hold.
+_DOCTYPE_TOKEN = re.compile("[\"'\\[\\]>]|<!--|<\\?")
+_BOM = "\ufeff"
+_SPACE = " \t\r\n"
+
+
 def element_spans(text: str) -> list[ElementSpan]:
     """Every element's offsets, in document order of their start tags."""
     return scan(text)[0]
 
 
 def scan(text: str) -> tuple[list[ElementSpan], list[tuple[int, int]]]:
-    """Element offsets, and ``(start, end)`` of each comment and PI, both in document order."""
+    """Element offsets, and ``(start, end)`` of each comment and PI, both in document order.
+
+    Comments and PIs are listed wherever they are: before or after the root element, and in a
+    DOCTYPE's internal subset; the XML declaration is not a PI and is not listed. Raises
+    ``InvalidDomainXML`` where the text is not well-formed as far as the scanner looks.
+    """
     spans: list[ElementSpan | None] = []
     others: list[tuple[int, int]] = []
     open_elements: list[tuple[int, str, int, int]] = []  # (slot, name, start, start_tag_end)
+    prolog = True  # no element yet: a DOCTYPE may still come
+    # Outside the root element only markup and white space may stand; ``outside`` is where the
+    # text since the last top-level construct began (after a leading byte order mark).
+    first = outside = 1 if text.startswith(_BOM) else 0
     position = text.find("<")
     while position != -1:
+        if not open_elements:
+            _expect_space(text, outside, position)
         if text.startswith("<!--", position):
-            start, position = position, _skip(text, position, "-->")
-            others.append((start, position))
-        elif text.startswith("<![CDATA[", position):
-            position = _skip(text, position, "]]>")
+            end = _comment_end(text, position)
+            others.append((position, end))
         elif text.startswith("<?", position):
-            start, position = position, _skip(text, position, "?>")
-            others.append((start, position))
+            end, target = _pi_end(text, position)
+            if target.lower() != "xml":
+                others.append((position, end))
+            elif target != "xml" or position != first:
+                # 'xml' is reserved: only the declaration, only first in the document, uses it.
+                raise _malformed(text, position, f"processing instruction named {target!r}")
+        elif text.startswith("<![CDATA[", position):
+            if not open_elements:
+                raise _malformed(text, position, "CDATA section outside the root element")
+            end = text.find("]]>", position + 9)
+            if end == -1:
+                raise _malformed(text, position, "CDATA section without ']]>'")
+            end += 3
         elif text.startswith("<!", position):
-            # A DOCTYPE; read_document refuses those, so no internal subset needs scanning.
-            position = _skip(text, position, ">")
+            if not (prolog and _DOCTYPE.match(text, position)):
+                raise _malformed(text, position, "markup declaration outside a DOCTYPE")
+            end = _doctype_end(text, position, others)
+            prolog = False
         elif text.startswith("</", position):
-            close = text.index(">", position) + 1
+            match = _END_TAG.match(text, position)
+            if match is None:
+                raise _malformed(text, position, "malformed end tag")
+            if not open_elements:
+                raise _malformed(text, position, f"end tag </{match[1]}> with no open element")
             slot, name, start, start_tag_end = open_elements.pop()
+            if match[1] != name:
+                raise _malformed(text, position, f"end tag </{match[1]}> closing <{name}>")
+            end = match.end()
             spans[slot] = ElementSpan(
                 name=name,
                 start=start,
                 start_tag_end=start_tag_end,
-                end=close,
+                end=end,
                 end_tag_start=position,
                 self_closing=False,
             )
-            position = close
         else:
-            close = _start_tag_end(text, position)
-            name = _tag_name(text, position + 1)
-            if text[close - 2] == "/":
+            match = _START_TAG.match(text, position)
+            if match is None:
+                raise _malformed(text, position, "malformed start tag")
+            if not open_elements and spans:
+                raise _malformed(text, position, f"second root element <{match[1]}>")
+            prolog = False
+            end = match.end()
+            if match[2]:
                 spans.append(
                     ElementSpan(
-                        name=name,
+                        name=match[1],
                         start=position,
-                        start_tag_end=close,
-                        end=close,
-                        end_tag_start=close,
+                        start_tag_end=end,
+                        end=end,
+                        end_tag_start=end,
                         self_closing=True,
                     )
                 )
             else:
-                open_elements.append((len(spans), name, position, close))
+                open_elements.append((len(spans), match[1], position, end))
                 spans.append(None)
-            position = close
-        position = text.find("<", position)
+        if not open_elements:
+            outside = end
+        position = text.find("<", end)
+    if open_elements:
+        _, name, start, _ = open_elements[-1]
+        raise _malformed(text, start, f"element <{name}> without an end tag")
+    if not spans:
+        raise _malformed(text, len(text), "no root element")
+    _expect_space(text, outside, len(text))
     return [span for span in spans if span is not None], others
 
 
-def _skip(text: str, position: int, terminator: str) -> int:
-    return text.index(terminator, position) + len(terminator)
+def check_spans(text: str, spans: Sequence[ElementSpan], names: Sequence[str]) -> None:
+    """Raise ``InvalidDomainXML`` unless ``spans`` are one per name, in order, and fit ``text``.
+
+    For a caller that holds the parser's view of the same text (``names`` as ``prefix:local``,
+    in ``root.iter()`` order): a count or a name that differs means the scanner and the parser
+    read the text differently, and no offset can be trusted.
+    """
+    if len(spans) != len(names):
+        raise InvalidDomainXML(
+            f"text scanner found {len(spans)} elements where the parser found {len(names)}; "
+            "expected the same elements",
+            scanned=len(spans),
+            parsed=len(names),
+        )
+    for span, name in zip(spans, names, strict=True):
+        start_tag = _START_TAG.fullmatch(text, span.start, span.start_tag_end)
+        if span.self_closing:
+            closed = span.start_tag_end == span.end_tag_start == span.end
+        else:
+            end_tag = _END_TAG.fullmatch(text, span.end_tag_start, span.end)
+            closed = end_tag is not None and end_tag[1] == name
+        fits = (
+            closed
+            and span.name == name
+            and span.start_tag_end <= span.end_tag_start
+            and start_tag is not None
+            and start_tag[1] == name
+            and bool(start_tag[2]) == span.self_closing
+        )
+        if not fits:
+            raise _malformed(text, span.start, f"element <{name}> not where the parser has it")
 
 
-def _start_tag_end(text: str, position: int) -> int:
-    """Offset just past the ``>`` closing the start tag at ``position``, minding quoted values."""
-    quote = ""
-    for offset in range(position + 1, len(text)):
-        char = text[offset]
-        if quote:
-            if char == quote:
-                quote = ""
-        elif char in "'\"":
-            quote = char
-        elif char == ">":
-            return offset + 1
-    raise ValueError("unterminated start tag")  # lxml accepted the text, so this cannot happen
+def _expect_space(text: str, start: int, end: int) -> None:
+    """Outside the root element, only white space may stand between constructs."""
+    if text[start:end].strip(_SPACE):
+        raise _malformed(text, start, "text outside the root element")
 
 
-def _tag_name(text: str, position: int) -> str:
-    end = position
-    while end < len(text) and text[end] not in " \t\r\n/>":
-        end += 1
-    return text[position:end]
+def _comment_end(text: str, position: int) -> int:
+    """Just past the comment at ``position``: its body holds no '--', so the first one ends it.
+
+    The search starts after ``<!--``: in ``<!-->`` and ``<!--->`` the '-' and '>' are body.
+    """
+    close = text.find("--", position + 4)
+    if close == -1 or not text.startswith("-->", close):
+        raise _malformed(text, position, "comment not closed by '-->' at its first '--'")
+    return close + 3
+
+
+def _pi_end(text: str, position: int) -> tuple[int, str]:
+    """Just past the PI at ``position``, and its target; '?>' is looked for after the target."""
+    match = _PI_TARGET.match(text, position)
+    if match is None:
+        raise _malformed(text, position, "processing instruction without a target")
+    if text.startswith("?>", match.end(1)):
+        return match.end(1) + 2, match[1]
+    close = text.find("?>", match.end())
+    if close == -1:
+        raise _malformed(text, position, "processing instruction without '?>'")
+    return close + 2, match[1]
+
+
+def _doctype_end(text: str, position: int, others: list[tuple[int, int]]) -> int:
+    """Just past the DOCTYPE at ``position``; comments and PIs in its subset go to ``others``.
+
+    A '>' ends it only outside literals and outside the internal subset, where each markup
+    declaration ends with its own '>'.
+    """
+    cursor = position + len("<!DOCTYPE")
+    inside = False  # in the internal subset
+    while True:
+        match = _DOCTYPE_TOKEN.search(text, cursor)
+        if match is None:
+            break
+        token, at = match[0], match.start()
+        if token in "'\"":
+            close = text.find(token, at + 1)
+            if close == -1:
+                break
+            cursor = close + 1
+        elif token == "[" and not inside:
+            inside, cursor = True, at + 1
+        elif token == "]" and inside:
+            end = _SUBSET_END.match(text, at)
+            if end is None:
+                raise _malformed(text, at, "DOCTYPE subset not followed by '>'")
+            return end.end()
+        elif token == ">" and inside:
+            cursor = at + 1
+        elif token == ">":
+            return at + 1
+        elif token == "<!--" and inside:
+            cursor = _comment_end(text, at)
+            others.append((at, cursor))
+        elif token == "<?" and inside:
+            cursor, _ = _pi_end(text, at)
+            others.append((at, cursor))
+        else:
+            raise _malformed(text, at, f"{token!r} misplaced in the DOCTYPE")
+    raise _malformed(text, position, "DOCTYPE without its closing '>'")
+
+
+def _malformed(text: str, position: int, what: str) -> InvalidDomainXML:
+    line = text.count("\n", 0, position) + 1
+    return InvalidDomainXML(
+        f"input is not well-formed XML ({what}, line {line})",
+        line=line,
+        offset=position,
+    )
 
 
 def leading_space_start(text: str, position: int) -> int:
