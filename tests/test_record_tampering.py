@@ -549,3 +549,17 @@ def test_after_nth_zero_is_refused() -> None:
     with pytest.raises(stable_rescue.RescueError) as caught:
         stable_rescue.unrescue(forged)
     assert caught.value.code == "invalid-rescue-record"
+
+
+def test_rescue_refuses_what_unrescue_could_not_put_back() -> None:
+    """Rescue refuses to take out an <os> child that unrescue would refuse to put back.
+
+    Found by the mutation fuzz: ``<boot dev='hd'>hd</boot>`` was taken out by rescue, and its
+    record then refused by unrescue.
+    """
+    domain = (GOLDEN / "pc-virtio-disk" / "input.xml").read_text(encoding="utf-8")
+    odd = domain.replace("<boot dev='hd'/>", "<boot dev='hd'>hd</boot>", 1)
+    assert odd != domain
+    with pytest.raises(stable_rescue.RescueError) as caught:
+        stable_rescue.rescue(odd, {"hw_rescue_bus": "virtio"}, IMG, source_format="raw")
+    assert caught.value.code == "invalid-domain"

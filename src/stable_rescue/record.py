@@ -212,7 +212,7 @@ def read_record(element: etree._Element) -> RescueRecord:
             )
         elif name.localname == "removed" and child.get("parent") in REMOVED_KINDS[Mode.LEGACY]:
             parent = child.get("parent", "")
-            _check_removed_text(mode, parent, child.text or "")
+            check_removed_text(mode, parent, child.text or "")
             if _int(child.get("after-nth", "1")) < 1:
                 # Counted from 1: the rescue never writes 0 (the anchor's own place).
                 raise InvalidRescueRecord(
@@ -319,7 +319,7 @@ def _check_unique(added: list[str], boot: list[BootRecord], removed: list[Remove
         parents.add(chunk.parent)
 
 
-def _check_removed_text(mode: Mode, parent: str, text: str) -> None:
+def check_removed_text(mode: Mode, parent: str, text: str) -> None:
     """Rule R5: whitespace and one element of a kind this mode's rescue takes out, alone.
 
     No comment, processing instruction or other element beside it, no namespaced element or

@@ -13,12 +13,13 @@ from collections.abc import Callable
 import attrs
 from lxml import etree
 
-from stable_rescue.errors import InvalidRescueRecord, NotRescued
+from stable_rescue.errors import InvalidDomain, InvalidRescueRecord, NotRescued
 from stable_rescue.model import (
     AddedController,
     Address,
     CcwAddress,
     DriveAddress,
+    Mode,
     MovedDisk,
     OtherAddress,
     PciAddress,
@@ -36,6 +37,7 @@ from stable_rescue.record import (
     added_digest,
     check_binding,
     check_no_reserved_aliases,
+    check_removed_text,
     check_restored,
     find_added,
     fragment_element,
@@ -199,6 +201,7 @@ def render_rescue(document: Document, plan: Plan) -> str:
     _insert_controllers(writer, devices, plan)
     boot_records = _apply_boot_changes(writer, document, plan)
     removed = removed_disks + _remove_os_children(writer, root, plan)
+    _check_recordable(plan.mode, removed)
     kernel_added = _add_kernel(writer, root, plan)
     metadata = root.find("metadata")
     empty_metadata = metadata is not None and document.span(metadata).self_closing
@@ -510,6 +513,23 @@ def _remove_children(
         )
         previous_removed = True
     return tuple(chunks)
+
+
+def _check_recordable(mode: Mode, removed: tuple[RemovedChunk, ...]) -> None:
+    """Refuse to take out what unrescue would refuse to put back (rule R5).
+
+    An ``<os><boot dev='hd'>hd</boot>`` (libvirt ignores the text) could be recorded, but the
+    record's reader accepts only what libvirt's schema allows there: the rescue would not be
+    undone.
+    """
+    for chunk in removed:
+        try:
+            check_removed_text(mode, chunk.parent, chunk.text)
+        except InvalidRescueRecord as error:
+            raise InvalidDomain(
+                f"the rescue would take out a <{chunk.parent}> child it could not put back "
+                f"exactly ({error.message})",
+            ) from None
 
 
 def _added_texts(writer: _Writer, document: Document, plan: Plan) -> list[str]:
