@@ -76,7 +76,7 @@ def installed(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Ruff over the whole tree."""
     session.install("-e", ".[lint]")
-    session.run("ruff", "check", "src", "tests", "noxfile.py", "docs/conf.py")
+    session.run("ruff", "check", "src", "tests", "fuzz", "noxfile.py", "docs/conf.py")
 
 
 @nox.session
@@ -107,3 +107,26 @@ def bench(session: nox.Session) -> None:
     """Throughput benchmarks (ratios measured within one run)."""
     session.install("-e", ".[bench]")
     session.run("python", "bench/bench_rescue.py", *session.posargs)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Coverage-guided atheris fuzzing of the public API (fuzz/README.md); not a default session.
+
+    Arguments go to libFuzzer (default: one million runs). Corpus and crashes stay outside the
+    tree, under /var/tmp/stable-rescue-fuzz.
+    """
+    session.install("-e", ".[fuzz]")
+    work = Path("/var/tmp/stable-rescue-fuzz")
+    corpus, crashes = work / "corpus", work / "crashes"
+    crashes.mkdir(parents=True, exist_ok=True)
+    session.run("python", "fuzz/make_corpus.py", str(corpus))
+    runs = session.posargs or ["-atheris_runs=1000000"]
+    session.run(
+        "python",
+        "fuzz/fuzz_rescue.py",
+        *runs,
+        f"-dict={work / 'xml.dict'}",  # written by make_corpus.py next to the corpus
+        f"-artifact_prefix={crashes}/",
+        str(corpus),
+    )

@@ -261,9 +261,10 @@ def for_test(domain_xml: str, case: str) -> str:
         # Without one libvirt picks a random uuid per define, and the dumps could never match.
         domain_xml = domain_xml.replace("</name>", f"</name>\n  <uuid>{new_uuid}</uuid>", 1)
     # A rescue record is bound to the domain's name and uuid: it follows them.
+    # (Either quote: libvirt writes metadata back with double quotes.)
     domain_xml = re.sub(
-        r"(<[\w-]+:rescue [^>]*?\bname=')[^']*('[^>]*?\buuid=')[^']*'",
-        rf"\g<1>{name}\g<2>{new_uuid}'",
+        r"""(<[\w-]+:rescue [^>]*?\bname=(['"]))[^'"]*(\2[^>]*?\buuid=(['"]))[^'"]*(\4)""",
+        rf"\g<1>{name}\g<3>{new_uuid}\g<5>",
         domain_xml,
         count=1,
     )
