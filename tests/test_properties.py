@@ -802,3 +802,27 @@ def test_libvirt_accepts_generated_domains(virsh: Virsh) -> None:
     """
     problems = libvirt_problems(virsh, "generated")
     assert not problems, "\n\n".join(problems)
+
+
+@generated
+@given(domain=domains(), request=stable_requests)
+def test_verify_finds_our_stable_rescue_ok(
+    domain: GeneratedDomain, request: RescueRequestSpec
+) -> None:
+    """verify, an independent device-by-device reading, calls every stable rescue ok.
+
+    A rescue that adds, replaces or removes a direct kernel changes ``<os>``: its one finding
+    is os-boot-changed.
+    """
+    result, _ = attempt(domain, request)
+    if result is None:
+        return
+    report = stable_rescue.verify(domain.xml, result.xml)
+    note(f"findings: {report.findings}")
+    plan = result.plan
+    if plan.kernel is not None or plan.kernel_removed or plan.kernel_replaced:
+        assert [finding.kind for finding in report.findings] == ["os-boot-changed"]
+        return
+    assert report.ok
+    assert report.rescue_device is not None
+    assert report.rescue_device.target == result.plan.target
