@@ -527,10 +527,19 @@ def pci_functions(reply: object) -> list[PciFunction]:
     return found
 
 
+def qmp(virsh: Virsh, name: str, command: str, **arguments: str) -> Any:
+    """What QMP ``command`` returns for the running domain ``name``."""
+    request: dict[str, object] = {"execute": command}
+    if arguments:
+        request["arguments"] = arguments
+    reply = json.loads(virsh.run("qemu-monitor-command", name, json.dumps(request)))
+    assert "return" in reply, f"{command} {arguments}: {reply}"
+    return reply["return"]
+
+
 def query_pci(virsh: Virsh, name: str) -> list[PciFunction]:
     """The PCI functions of the running domain ``name`` (QMP ``query-pci``)."""
-    reply = virsh.run("qemu-monitor-command", name, json.dumps({"execute": "query-pci"}))
-    return pci_functions(json.loads(reply))
+    return pci_functions({"return": qmp(virsh, name, "query-pci")})
 
 
 def is_active(virsh: Virsh, name: str) -> bool:

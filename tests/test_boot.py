@@ -22,7 +22,6 @@ however it ends.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -47,6 +46,7 @@ from tests.libvirt_host import (
     is_active,
     libvirt_label,
     libvirt_required,
+    qmp,
     query_pci,
 )
 
@@ -153,17 +153,22 @@ def virsh() -> Iterator[Virsh]:
     assert not leftovers, f"domains left running or defined by the tests: {leftovers}"
 
 
-def wait_for_marker(log: Path, seconds: float) -> str:
-    """The serial log once a complete marker line is in it, or as it is after ``seconds``."""
+def wait_for_log(log: Path, seconds: float, done: Callable[[str], object]) -> str:
+    """The serial log once ``done`` holds for it, or as it is after ``seconds``."""
     deadline = time.monotonic() + seconds
     text = ""
     while time.monotonic() < deadline:
         if log.exists():
             text = log.read_text(encoding="latin-1")
-            if boot_media.markers_in(text):
+            if done(text):
                 return text
         time.sleep(POLL_SECONDS)
     return text
+
+
+def wait_for_marker(log: Path, seconds: float) -> str:
+    """The serial log once a complete marker line is in it, or as it is after ``seconds``."""
+    return wait_for_log(log, seconds, boot_media.markers_in)
 
 
 def boot(virsh: Virsh, name: str, log: Path, seconds: float) -> Run:
@@ -519,12 +524,8 @@ def slof_first_try(virsh: Virsh, name: str, log: Path) -> tuple[str, list[PciFun
     log.unlink(missing_ok=True)
     virsh.run("start", name)
     try:
-        deadline = time.monotonic() + SLOF_SECONDS
-        text, found = "", None
-        while found is None and time.monotonic() < deadline:
-            time.sleep(POLL_SECONDS)
-            text = log.read_text(encoding="latin-1") if log.exists() else ""
-            found = SLOF_FIRST_TRY.search(text)
+        text = wait_for_log(log, SLOF_SECONDS, SLOF_FIRST_TRY.search)
+        found = SLOF_FIRST_TRY.search(text)
         pci = query_pci(virsh, name)
     finally:
         virsh.run("destroy", name)
@@ -583,24 +584,17 @@ S390X_CASE = "s390x-scsi-cdrom-no-controller"
 
 def ccw_devnos(virsh: Virsh, name: str) -> dict[str, str]:
     """The CCW device number of each device libvirt named (QOM ``devno``), by its id."""
-
-    def qmp(command: str, **arguments: str) -> object:
-        request = {"execute": command, "arguments": arguments}
-        reply = json.loads(virsh.run("qemu-monitor-command", name, json.dumps(request)))
-        assert "return" in reply, f"{command}: {reply}"
-        return reply["return"]
-
     devnos = {}
-    children = qmp("qom-list", path="/machine/peripheral")
+    children = qmp(virsh, name, "qom-list", path="/machine/peripheral")
     assert isinstance(children, list)
     for child in children:
         if not child["type"].startswith("child<"):
             continue  # the container's own properties ("type")
         path = f"/machine/peripheral/{child['name']}"
-        properties = qmp("qom-list", path=path)
+        properties = qmp(virsh, name, "qom-list", path=path)
         assert isinstance(properties, list)
         if any(prop["name"] == "devno" for prop in properties):
-            devnos[child["name"]] = str(qmp("qom-get", path=path, property="devno"))
+            devnos[child["name"]] = str(qmp(virsh, name, "qom-get", path=path, property="devno"))
     return devnos
 
 

@@ -39,6 +39,7 @@ from tests.libvirt_host import (
     libvirt_label,
     os_boot_devs,
     qemu_devices,
+    qmp,
     without_addresses,
     without_hostdevs,
 )
@@ -539,13 +540,8 @@ def startable_firmware(domain_xml: str, directory: Path) -> str:
 
 def qom_bootindex(virsh: Virsh, name: str, device_id: str) -> int:
     """The ``bootindex`` QEMU holds for the device ``device_id`` of the running domain ``name``."""
-    command = {
-        "execute": "qom-get",
-        "arguments": {"path": f"/machine/peripheral/{device_id}", "property": "bootindex"},
-    }
-    reply = json.loads(virsh.run("qemu-monitor-command", name, json.dumps(command)))
-    assert "return" in reply, f"qom-get {device_id}.bootindex: {reply}"
-    return int(reply["return"])
+    path = f"/machine/peripheral/{device_id}"
+    return int(qmp(virsh, name, "qom-get", path=path, property="bootindex"))
 
 
 def paused_start_error(virsh: Virsh, domain_xml: str) -> VirshError | None:

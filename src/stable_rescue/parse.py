@@ -112,6 +112,23 @@ class Document:
         return element
 
 
+def safe_parser() -> etree.XMLParser:
+    """A parser for untrusted UTF-8: no entities, DTD or network, comments and blanks kept.
+
+    A new one per document: lxml parsers must not be shared between threads.
+    """
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_blank_text=False,
+        remove_comments=False,
+        encoding="utf-8",
+    )
+
+
 def read_document(xml: str | bytes) -> Document:
     """Parse ``xml`` safely and locate every element in its text.
 
@@ -126,18 +143,8 @@ def read_document(xml: str | bytes) -> Document:
             f"input has a lone surrogate U+{ord(text[error.start]):04X} at offset {error.start}; "
             "expected Unicode text that UTF-8 can encode"
         ) from None
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_blank_text=False,
-        remove_comments=False,
-        encoding="utf-8",
-    )
     try:
-        tree = etree.fromstring(encoded, parser)
+        tree = etree.fromstring(encoded, safe_parser())
     except etree.XMLSyntaxError as error:
         message = str(error.msg).splitlines()[0] if error.msg else "malformed XML"
         raise InvalidDomainXML(

@@ -29,6 +29,7 @@ from stable_rescue.parse import (
     find_record,
     parse_domain,
     read_document,
+    safe_parser,
 )
 from stable_rescue.xmltext import escape_attribute, escape_text, scan
 
@@ -59,9 +60,6 @@ _WHITESPACE = " \t\r\n"
 _EMPTY_METADATA = re.compile(
     r"<metadata(?:[ \t\r\n]+xmlns(?::[A-Za-z_][\w.-]*)?[ \t\r\n]*=[ \t\r\n]*"
     r"""(?:'[^'<&]*'|"[^"<&]*"))*[ \t\r\n]*/>"""
-)
-_SAFE_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
 )
 
 
@@ -370,7 +368,7 @@ def _one_element(body: str) -> etree._Element | None:
     if not body.startswith("<") or body[1:2] in ("", "!", "?", "/"):
         return None
     try:
-        element = etree.fromstring(body.encode("utf-8"), _SAFE_PARSER)
+        element = etree.fromstring(body.encode("utf-8"), safe_parser())
         spans = scan(body)[0]
     except (etree.XMLSyntaxError, ValueError):
         return None
@@ -477,7 +475,7 @@ def rescued_elements(
 
 def fragment_element(text: str) -> etree._Element:
     """One element the rescue writes, parsed alone (its text is ours: well-formed)."""
-    return etree.fromstring(text.encode("utf-8"), _SAFE_PARSER)
+    return etree.fromstring(text.encode("utf-8"), safe_parser())
 
 
 def added_digest(elements: Sequence[etree._Element]) -> str:

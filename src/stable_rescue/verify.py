@@ -49,8 +49,9 @@ FINDING_KINDS = (
 _NOT_CONTENT = ("boot", "address")
 # Devices keyed by what they are (target, type and index, MAC), not by their place.
 _KEYED_TAGS = ("disk", "controller", "interface")
-# The drive address's controller type for each disk bus.
-_CONTROLLER_OF_BUS = {"scsi": "scsi", "sata": "sata", "ide": "ide", "fdc": "fdc", "usb": "usb"}
+# Disk buses whose address names a controller of the same type (its index: drive controller,
+# USB bus).
+_CONTROLLER_BUSES = frozenset({"scsi", "sata", "ide", "fdc", "usb"})
 
 
 @attrs.frozen(kw_only=True)
@@ -306,8 +307,7 @@ def _parents(item: _Item) -> Iterable[tuple[str, int]]:
     if kind == "drive" and item.element.tag == "disk":
         target = item.element.find("target")
         bus = "" if target is None else target.get("bus", "")
-        controller = _CONTROLLER_OF_BUS.get(bus)
-        return () if controller is None else ((controller, _number(address.get("controller"))),)
+        return ((bus, _number(address.get("controller"))),) if bus in _CONTROLLER_BUSES else ()
     if kind == "usb":
         return (("usb", _number(address.get("bus"))),)
     if kind == "pci":
