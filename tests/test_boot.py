@@ -506,7 +506,8 @@ def test_combinations_cover_every_bus_and_device() -> None:
 # SLOF (QEMU's pseries firmware) names the device it tries to boot from on its console:
 # "Trying to load:  from: /pci@800000020000001/scsi@1 ...". It tries QEMU's bootindex list in
 # order, lowest first; the first line is the device it boots when that device is bootable.
-SLOF_FIRST_TRY = re.compile(r"Trying to load: +from: +(\S+)")
+# The path must be followed by whitespace: the log may be read while SLOF is mid-line.
+SLOF_FIRST_TRY = re.compile(r"Trying to load: +from: +(\S+)\s")
 # SLOF's unit address of the PHB with target index 0; each further PHB's is one more.
 SLOF_PHB_BASE = 0x800000020000000
 SLOF_SECONDS = 60.0
