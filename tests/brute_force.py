@@ -1,12 +1,12 @@
 """An independent reading of docs/policy.md for the property tests: what a rescue must do.
 
-Nothing here calls ``stable_rescue``'s parser or allocator: the domain is read with the standard
-library's ElementTree, and placement is a brute-force search. Every place a rescue device (or a
-controller added for it) could go is enumerated, the ones the policy forbids are thrown out, and
-the rest are ranked by the policy's preference. An empty list means the request must be refused;
-otherwise the first entry is where the rescue must go.
+Nothing here imports ``stable_rescue`` when it runs (a type, for the checker, only): the domain
+is read with the standard library's ElementTree, and placement is a brute-force search. Every
+place a rescue device (or a controller added for it) could go is enumerated, the ones the policy
+forbids are thrown out, and the rest are ranked by the policy's preference. An empty list means
+the request must be refused; otherwise the first entry is where the rescue must go.
 
-Only the machines ``tests/strategies.py`` generates (pc, q35, aarch64 virt, ppc64 pseries, s390x
+Only the machines ``stable_rescue.testing`` generates (pc, q35, aarch64 virt, ppc64 pseries, s390x
 s390-ccw-virtio) and well-formed, fully addressed domains are modelled.
 """
 
@@ -15,10 +15,12 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import attrs
 
-from tests.strategies import RescueRequestSpec
+if TYPE_CHECKING:
+    from stable_rescue.testing import RescueCall
 
 PCI_SLOTS = range(1, 32)
 DRIVE_BUSES = ("ide", "sata", "scsi", "fdc")
@@ -259,7 +261,7 @@ class Refused(Exception):
         self.why = why
 
 
-def expected_outcome(xml: str, request: RescueRequestSpec) -> Expected:
+def expected_outcome(xml: str, request: RescueCall) -> Expected:
     """The outcome docs/properties.md and docs/policy.md prescribe for a generated domain."""
     try:
         return _expected(DomainView(xml), request)
@@ -267,7 +269,7 @@ def expected_outcome(xml: str, request: RescueRequestSpec) -> Expected:
         return Expected(code=refusal.code, why=refusal.why)
 
 
-def _expected(domain: DomainView, request: RescueRequestSpec) -> Expected:
+def _expected(domain: DomainView, request: RescueCall) -> Expected:
     properties = dict(request.properties)
     # The order of the checks is docs/properties.md's "Order of the checks".
     device = properties.get("hw_rescue_device", "disk")

@@ -11,7 +11,7 @@ import copy
 from hypothesis import strategies as st
 from lxml import etree
 
-from tests.draw_helpers import pick, sampled
+from stable_rescue.testing._draw import pick, sampled
 
 MUTATION_VALUES = ["0x1f", "0", "-1", "7", "abc", "", "1.2", "99999999999", "0x", "1.2.3", "sda"]
 MUTATION_TEXTS = ["hd", "cdrom", "1", "", "<x>", "vda"]

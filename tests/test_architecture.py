@@ -150,3 +150,35 @@ def test_imports_have_no_cycle() -> None:
     for module in MODULES:
         visit(module, ())
     assert done == set(MODULES)
+
+
+# --- stable_rescue.testing: a client of the library, beside it ---------------------------------
+
+TESTING = sorted(f"testing/{path.stem}" for path in (SOURCE / "testing").glob("*.py"))
+
+
+@pytest.mark.parametrize("module", MODULES, ids=MODULES)
+def test_core_never_imports_testing_or_hypothesis(module: str) -> None:
+    """Hypothesis is an optional extra: no core module imports it or ``stable_rescue.testing``."""
+    assert "testing" not in internal(module)
+    assert "hypothesis" not in top_level(module)
+
+
+@pytest.mark.parametrize("module", TESTING, ids=TESTING)
+def test_testing_uses_only_the_public_api(module: str) -> None:
+    """``stable_rescue.testing`` imports the package's exported names and its own modules only.
+
+    It is what other projects' test suites use, so it may rely on nothing they could not; and
+    like the core it does no I/O.
+    """
+    assert len(TESTING) >= 5  # the subpackage was found
+    for node in ast.walk(_tree(module)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PACKAGE):
+            if node.module == PACKAGE:
+                assert {alias.name for alias in node.names} <= set(stable_rescue.__all__)
+            else:
+                assert (node.module or "").startswith(f"{PACKAGE}.testing"), node.module
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                assert alias.name == PACKAGE or not alias.name.startswith(f"{PACKAGE}.")
+    assert top_level(module) & IO_MODULES == set()

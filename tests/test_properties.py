@@ -26,6 +26,7 @@ from lxml import etree
 
 import stable_rescue
 from stable_rescue.errors import ALL_ERRORS
+from stable_rescue.testing import assert_stable_rescue
 from tests import brute_force
 from tests.libvirt_host import (
     Virsh,
@@ -39,10 +40,10 @@ from tests.libvirt_host import (
 from tests.mutations import mutated
 from tests.strategies import (
     GeneratedDomain,
-    RescueRequestSpec,
-    domains,
+    RescueCall,
+    all_requests,
+    generated_domains,
     libvirt_samples,
-    rescue_requests,
     sample,
 )
 
@@ -55,12 +56,12 @@ ERROR_CODES = frozenset(error.code for error in ALL_ERRORS)
 generated = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # Stable mode only: legacy mode moves the root disk and detaches others, by design (rule G1).
-stable_requests = rescue_requests(legacy=False)
+stable_requests = all_requests(legacy=False)
 
 Outcome = tuple[stable_rescue.RescueResult | None, stable_rescue.RescueError | None]
 
 
-def attempt(domain: GeneratedDomain, request: RescueRequestSpec) -> Outcome:
+def attempt(domain: GeneratedDomain, request: RescueCall) -> Outcome:
     """The rescue's result, or the RescueError it raised (anything else propagates)."""
     note(f"request: {request!r}")
     try:
@@ -125,9 +126,9 @@ def address_tuple(element: etree._Element) -> brute_force.Address | None:
 
 
 @generated
-@given(domain=domains(), request=rescue_requests())
+@given(domain=generated_domains(), request=all_requests())
 def test_generated_requests_give_a_result_or_a_rescue_error(
-    domain: GeneratedDomain, request: RescueRequestSpec
+    domain: GeneratedDomain, request: RescueCall
 ) -> None:
     """Totality over generated domains and requests, and plan_rescue agrees with rescue.
 
@@ -153,12 +154,12 @@ def test_generated_requests_give_a_result_or_a_rescue_error(
 
 @generated
 @given(
-    xml=mutated(domains().map(lambda domain: domain.xml)),
-    request=rescue_requests(),
+    xml=mutated(generated_domains().map(lambda domain: domain.xml)),
+    request=all_requests(),
     allow_unaddressed=st.booleans(),
 )
 def test_mutated_domains_give_a_result_or_a_rescue_error(
-    xml: str, request: RescueRequestSpec, allow_unaddressed: bool
+    xml: str, request: RescueCall, allow_unaddressed: bool
 ) -> None:
     """Totality over mutations of generated XML, and N6 whenever a mutant is rescued.
 
@@ -180,8 +181,8 @@ def test_mutated_domains_give_a_result_or_a_rescue_error(
 @st.composite
 def rescued_documents(draw: st.DrawFn) -> str:
     """The rescued XML of a generated domain (the domain itself when the rescue is refused)."""
-    domain = draw(domains())
-    request = draw(rescue_requests())
+    domain = draw(generated_domains())
+    request = draw(all_requests())
     try:
         return request.rescue(domain.xml).xml
     except stable_rescue.RescueError:
@@ -247,8 +248,8 @@ def canonical_without_rescue(xml: str, aliases: list[str]) -> str:
 
 
 @generated
-@given(domain=domains(), request=stable_requests)
-def test_no_existing_device_changes(domain: GeneratedDomain, request: RescueRequestSpec) -> None:
+@given(domain=generated_domains(), request=stable_requests)
+def test_no_existing_device_changes(domain: GeneratedDomain, request: RescueCall) -> None:
     """Everything outside the plan's changes stays as it was (G1, O1).
 
     **G1** "No existing device changes: its target name, address, controller and every
@@ -443,7 +444,7 @@ def controller_problems(
 
 
 def legal_problems(
-    domain: GeneratedDomain, request: RescueRequestSpec, result: stable_rescue.RescueResult
+    domain: GeneratedDomain, request: RescueCall, result: stable_rescue.RescueResult
 ) -> list[str]:
     """Why the rescue device or a controller added for it is not free or not legal."""
     view = brute_force.DomainView(domain.xml)
@@ -485,10 +486,8 @@ def legal_problems(
 
 
 @generated
-@given(domain=domains(), request=stable_requests)
-def test_rescue_device_is_free_and_legal(
-    domain: GeneratedDomain, request: RescueRequestSpec
-) -> None:
+@given(domain=generated_domains(), request=stable_requests)
+def test_rescue_device_is_free_and_legal(domain: GeneratedDomain, request: RescueCall) -> None:
     """The rescue device's name and address are free and legal for its bus and machine.
 
     The name: **T1** "The prefix comes from the bus", **T3** "A name is free when ...", **T6**.
@@ -525,10 +524,8 @@ def placement_of(
 
 
 @generated
-@given(domain=domains(), request=stable_requests)
-def test_placement_is_the_first_legal_one(
-    domain: GeneratedDomain, request: RescueRequestSpec
-) -> None:
+@given(domain=generated_domains(), request=stable_requests)
+def test_placement_is_the_first_legal_one(domain: GeneratedDomain, request: RescueCall) -> None:
     """The rescue goes where the brute-force search ranks first (T3, D3, D4, U4, P3, E1-E3, E5).
 
     **T3** "The rescue disk takes the lowest index whose name is free"; **D3** "the first free
@@ -550,8 +547,8 @@ def test_placement_is_the_first_legal_one(
 
 
 @generated
-@given(domain=domains(), request=stable_requests)
-def test_refusals_are_justified(domain: GeneratedDomain, request: RescueRequestSpec) -> None:
+@given(domain=generated_domains(), request=stable_requests)
+def test_refusals_are_justified(domain: GeneratedDomain, request: RescueCall) -> None:
     """A refusal is the one the policy prescribes; bus-full only when nothing fits.
 
     ``bus-full`` only when the brute-force search finds no legal place: **T6** "When none is
@@ -577,9 +574,9 @@ def test_refusals_are_justified(domain: GeneratedDomain, request: RescueRequestS
 
 
 @generated
-@given(domain=domains(), request=stable_requests)
+@given(domain=generated_domains(), request=stable_requests)
 def test_rescue_boots_first_then_the_previous_sequence(
-    domain: GeneratedDomain, request: RescueRequestSpec
+    domain: GeneratedDomain, request: RescueCall
 ) -> None:
     """Boot order 1 for the rescue device, the old sequence as 2, 3, ... (B1-B7, K1-K3).
 
@@ -610,8 +607,8 @@ def test_rescue_boots_first_then_the_previous_sequence(
 
 
 @generated
-@given(domain=domains(), request=rescue_requests())
-def test_never_both_boot_styles(domain: GeneratedDomain, request: RescueRequestSpec) -> None:
+@given(domain=generated_domains(), request=all_requests())
+def test_never_both_boot_styles(domain: GeneratedDomain, request: RescueCall) -> None:
     """Only per-device boot orders in a rescued domain, unique and >= 1 (B4, B8).
 
     **B4** "The <os><boot> elements are removed and recorded, since libvirt accepts only one
@@ -633,9 +630,9 @@ def test_never_both_boot_styles(domain: GeneratedDomain, request: RescueRequestS
 
 
 @generated
-@given(domain=domains(), request=rescue_requests(), data=st.data())
+@given(domain=generated_domains(), request=all_requests(), data=st.data())
 def test_output_is_deterministic(
-    domain: GeneratedDomain, request: RescueRequestSpec, data: st.DataObject
+    domain: GeneratedDomain, request: RescueCall, data: st.DataObject
 ) -> None:
     """The same input gives the same bytes, whatever the order of the property dict (O7).
 
@@ -659,8 +656,8 @@ def test_output_is_deterministic(
 
 
 @generated
-@given(domain=domains(), request=rescue_requests())
-def test_unrescue_is_the_exact_inverse(domain: GeneratedDomain, request: RescueRequestSpec) -> None:
+@given(domain=generated_domains(), request=all_requests())
+def test_unrescue_is_the_exact_inverse(domain: GeneratedDomain, request: RescueCall) -> None:
     """The input comes back byte for byte; a rescued domain is not rescued twice (N6, R7, N1).
 
     **N6** "unrescue(rescue(x).xml) == x, byte for byte"; **R7** a rescued domain "is rescued
@@ -681,7 +678,7 @@ def test_unrescue_is_the_exact_inverse(domain: GeneratedDomain, request: RescueR
 # --- samples: other interpreters, a real libvirt -----------------------------------------------
 
 
-def digest(domain: GeneratedDomain, request: RescueRequestSpec) -> str:
+def digest(domain: GeneratedDomain, request: RescueCall) -> str:
     """A hash of the rescued XML, or the error code."""
     try:
         out = request.rescue(domain.xml).xml
@@ -805,10 +802,8 @@ def test_libvirt_accepts_generated_domains(virsh: Virsh) -> None:
 
 
 @generated
-@given(domain=domains(), request=stable_requests)
-def test_verify_finds_our_stable_rescue_ok(
-    domain: GeneratedDomain, request: RescueRequestSpec
-) -> None:
+@given(domain=generated_domains(), request=stable_requests)
+def test_verify_finds_our_stable_rescue_ok(domain: GeneratedDomain, request: RescueCall) -> None:
     """verify, an independent device-by-device reading, calls every stable rescue ok.
 
     A rescue that adds, replaces or removes a direct kernel changes ``<os>``: its one finding
@@ -823,6 +818,6 @@ def test_verify_finds_our_stable_rescue_ok(
     if plan.kernel is not None or plan.kernel_removed or plan.kernel_replaced:
         assert [finding.kind for finding in report.findings] == ["os-boot-changed"]
         return
-    assert report.ok
+    report = assert_stable_rescue(domain.xml, result.xml)
     assert report.rescue_device is not None
     assert report.rescue_device.target == result.plan.target

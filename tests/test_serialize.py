@@ -36,7 +36,7 @@ from stable_rescue.model import (
 )
 from stable_rescue.serialize import ADDRESS_TYPES, plan_from_dict, plan_to_dict
 from tests.golden_cases import GoldenCase, golden_cases
-from tests.strategies import GeneratedDomain, RescueRequestSpec, domains, rescue_requests
+from tests.strategies import GeneratedDomain, RescueCall, all_requests, generated_domains
 
 # --- the reference: cli.plan_json as it was before serialize.py --------------------------------
 
@@ -148,8 +148,8 @@ generated = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.da
 
 
 @generated
-@given(domain=domains(), request=rescue_requests())
-def test_planner_plans_round_trip(domain: GeneratedDomain, request: RescueRequestSpec) -> None:
+@given(domain=generated_domains(), request=all_requests())
+def test_planner_plans_round_trip(domain: GeneratedDomain, request: RescueCall) -> None:
     """Every plan plan_rescue makes, stable or legacy, survives plan_to_dict and plan_from_dict.
 
     DESIGN.md section 11: ``plan_to_dict(plan) -> dict`` and ``plan_from_dict(d) -> Plan`` are an

@@ -566,9 +566,7 @@ def _verify(original_xml: bytes, rescued_xml: bytes, *, as_json: bool) -> int:
         assert disk is not None  # ok means one disk was added
         lines = [f"ok: a stable rescue, rescue disk {disk.target} ({disk.bus})"]
     else:
-        lines = [
-            f"{finding.kind} {finding.device}: {finding.detail}" for finding in report.findings
-        ]
+        lines = [str(finding) for finding in report.findings]
     _write_stdout(("\n".join(lines) + "\n").encode("utf-8", errors="backslashreplace"))
     return 0 if report.ok else EXIT_NOT_STABLE
 

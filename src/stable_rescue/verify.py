@@ -63,6 +63,10 @@ class Finding:
     device: str
     detail: str
 
+    def __str__(self) -> str:
+        """The finding on one line, as ``stable-rescue verify`` prints it."""
+        return f"{self.kind} {self.device}: {self.detail}"
+
 
 @attrs.frozen(kw_only=True)
 class RescueDevice:

@@ -1,15 +1,14 @@
 """``DomainBuilder``: the controllers, disks and other devices of one generated domain.
 
-It draws where each device goes (``tests/generated_pci.py`` lays out the PCI buses underneath)
-and names the disks; ``tests/domain_rendering.py`` turns it into XML.
+It draws where each device goes (``_pci`` lays out the PCI buses underneath)
+and names the disks; ``_rendering`` turns it into XML.
 """
 
 from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from tests.draw_helpers import BOOLEANS, chance, ints, pick, sampled
-from tests.generated_devices import (
+from stable_rescue.testing._devices import (
     ARM,
     MACHINE_SCSI_MODELS,
     PC,
@@ -29,7 +28,8 @@ from tests.generated_devices import (
     usb_address,
     zpci_address,
 )
-from tests.generated_pci import PciBuilder
+from stable_rescue.testing._draw import BOOLEANS, chance, ints, pick, sampled
+from stable_rescue.testing._pci import PciBuilder
 
 
 class DomainBuilder(PciBuilder):
@@ -368,8 +368,9 @@ class DomainBuilder(PciBuilder):
             ]
         # An empty drive, except on USB: libvirt 11 refuses "'usb' disk must not be empty" (9.0
         # accepts it); the generator makes only domains every supported libvirt accepts.
+        # libvirt dumps an empty drive of any type as type='file'.
         if device == "cdrom" and spec.empty_cdrom and spec.bus != "usb":
-            source = []
+            source, source_type = [], "file"
         self.disks.append(
             DiskDev(
                 bus=spec.bus,

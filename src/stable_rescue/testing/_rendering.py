@@ -5,9 +5,8 @@ from __future__ import annotations
 import attrs
 from hypothesis import strategies as st
 
-from tests.domain_builder import DomainBuilder
-from tests.draw_helpers import BOOLEANS, chance, sampled
-from tests.generated_devices import (
+from stable_rescue.testing._builder import DomainBuilder
+from stable_rescue.testing._devices import (
     ARCHES,
     ARM,
     MACHINES,
@@ -20,6 +19,7 @@ from tests.generated_devices import (
     DiskDev,
     Line,
 )
+from stable_rescue.testing._draw import BOOLEANS, chance, sampled
 
 # Per machine, as libvirt dumps them (tests/golden/aarch64-*, pseries-*, s390x-*).
 CPU_MODELS = {
@@ -90,8 +90,11 @@ def _libvirt_disk_order(disks: list[DiskDev]) -> list[DiskDev]:
     return sorted(disks, key=lambda disk: (groups[disk.bus], index(disk.target)))
 
 
-def render_domain(draw: st.DrawFn, builder: DomainBuilder) -> GeneratedDomain:
-    """The domain XML of ``builder``; draws the boot style, metadata, layout and comments."""
+def render_domain(draw: st.DrawFn, builder: DomainBuilder, kernel_boot: bool) -> GeneratedDomain:
+    """The domain XML of ``builder``; draws the boot style, metadata, layout and comments.
+
+    ``kernel_boot``: a direct kernel boot in ``<os>`` now and then.
+    """
     family = builder.family
     labels = builder.labels
     disks_in_order = _libvirt_disk_order(builder.disks)
@@ -155,7 +158,7 @@ def render_domain(draw: st.DrawFn, builder: DomainBuilder) -> GeneratedDomain:
         if draw(BOOLEANS):
             lines.append((2, "<loader secure='yes'/>"))
         labels.append("efi")
-    if draw(chance(5)):
+    if kernel_boot and draw(chance(5)):
         labels.append("kernel-boot")
         lines.append((2, "<kernel>/var/lib/libvirt/boot/vmlinuz</kernel>"))
         if draw(BOOLEANS):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from tests.draw_helpers import BOOLEANS, chance, ints, pick, sampled
-from tests.generated_devices import ARM, PC, PSERIES, Q35, S390, Dev, Line, Pci, pci_address
+from stable_rescue.testing._devices import ARM, PC, PSERIES, Q35, S390, Dev, Line, Pci, pci_address
+from stable_rescue.testing._draw import BOOLEANS, chance, ints, pick, sampled
 
 
 class PciTopology:
@@ -113,7 +113,8 @@ class PciBuilder:
         )
         return index
 
-    def topology(self) -> None:
+    def topology(self, crowded: bool | None = None) -> None:
+        """The PCI controllers: bridges, PHBs, root ports, switches (``crowded``: see domains)."""
         draw = self.draw
         if self.family == S390:
             return  # CCW; zPCI devices sit on pci-root directly
@@ -155,12 +156,16 @@ class PciBuilder:
             return
         # q35: root ports as libvirt lays them out (several functions of one multifunction
         # slot) or one per slot; few, many, or (crowded) every slot of pcie-root.
-        layout = draw(sampled("multifunction", "multifunction", "separate"))
-        crowded = draw(chance(10))
-        count = 29 if crowded and layout == "separate" else draw(ints(0, 12))
         if crowded:
+            # A port in every slot of pcie-root, so that filling the ports crowds the domain.
+            layout, crowded_root = "separate", True
+        else:
+            layout = draw(sampled("multifunction", "multifunction", "separate"))
+            crowded_root = crowded is None and draw(chance(10))
+        count = 31 if crowded_root and layout == "separate" else draw(ints(0, 12))
+        if crowded_root:
             self.labels.append("q35-root-crowded")
-            count = 29 if layout == "separate" else draw(ints(12, 24))
+            count = 31 if layout == "separate" else draw(ints(12, 24))
         single_mf = draw(BOOLEANS)
         first_slot = 1 if self.family == ARM else 2
         for position in range(count):

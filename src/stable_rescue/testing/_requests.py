@@ -1,4 +1,4 @@
-"""``RescueRequestSpec``, one generated ``rescue`` call, and the values requests draw from."""
+"""``RescueCall``, one generated ``rescue`` call, and the values requests draw from."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import attrs
 import stable_rescue
 
 DEVICE_TYPES = ("disk", "cdrom", "floppy", "lun")
-SOURCE_FORMATS = ("raw", "qcow2", "qcow", "qed", "vmdk", "vdi", "vpc", "luks")
+# The formats a rescue source may have, and one it may not (luks: an encrypted image).
+VALID_FORMATS = ("raw", "qcow2", "qcow", "qed", "vmdk", "vdi", "vpc")
+SOURCE_FORMATS = (*VALID_FORMATS, "luks")
 # (bus, device) pairs that docs/properties.md's "Device on bus" table allows.
 FITS = frozenset(
     [(bus, "disk") for bus in ("virtio", "scsi", "sata", "ide", "usb")]
@@ -20,7 +22,7 @@ FITS = frozenset(
 
 
 @attrs.frozen(kw_only=True)
-class RescueRequestSpec:
+class RescueCall:
     """The arguments of one ``rescue`` call, properties in the order a caller gave them."""
 
     properties: tuple[tuple[str, str], ...]

@@ -1,7 +1,7 @@
 """The machines, buses and devices of generated domains, and their XML fragments.
 
-Plain values and formatting only: what to draw lives in ``tests/generated_pci.py`` and
-``tests/domain_builder.py``.
+Plain values and formatting only: what to draw lives in ``_pci`` and
+``_builder``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ PC = "pc"
 Q35 = "q35"
 ARM = "virt"  # aarch64 virt
 PSERIES = "pseries"  # ppc64 pseries
-S390 = "s390x"  # s390x s390-ccw-virtio
+S390 = "s390-ccw-virtio"  # s390x
 FAMILIES = (PC, Q35, ARM, PSERIES, S390)
 X86 = (PC, Q35)
 # Versioned machine types as libvirt dumps them: the same on QEMU 7.2 (libvirt 9.0) and 10.0.
