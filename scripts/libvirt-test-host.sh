@@ -12,6 +12,8 @@ PACKAGES=(
     qemu-system-x86 qemu-utils ovmf xorriso nasm
     # The golden cases of arm virt, pseries and s390x guests (and arm's UEFI firmware).
     qemu-system-arm qemu-system-ppc qemu-system-misc qemu-efi-aarch64
+    # virt-xml, whose output docs/comparison.md shows and the docs test checks.
+    virtinst
 )
 QEMU_CONF=/etc/libvirt/qemu.conf
 URI=qemu:///system

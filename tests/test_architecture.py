@@ -29,8 +29,8 @@ IO_MODULES = {
     "tempfile",
 }
 IO_BUILTINS = {"open", "print", "input"}
-# verify.py compares two documents element by element: it reads trees as parse.py does.
-LXML_MODULES = {"parse", "render", "record", "verify"}
+# verification.py compares two documents element by element: it reads trees as parse.py does.
+LXML_MODULES = {"parse", "render", "record", "verification"}
 PLAN_IMPORTERS = {"api", "cli"}
 LEAVES = {"model", "errors"}
 
@@ -114,8 +114,8 @@ def test_cli_is_where_io_lives() -> None:
 
 
 @pytest.mark.parametrize("module", MODULES, ids=MODULES)
-def test_lxml_only_in_parse_render_record_verify(module: str) -> None:
-    """Lxml is imported only by parse.py, render.py, record.py and verify.py."""
+def test_lxml_only_in_parse_render_record_verification(module: str) -> None:
+    """Lxml is imported only by parse.py, render.py, record.py and verification.py."""
     if module not in LXML_MODULES:
         assert "lxml" not in top_level(module)
 
@@ -182,3 +182,12 @@ def test_testing_uses_only_the_public_api(module: str) -> None:
             for alias in node.names:
                 assert alias.name == PACKAGE or not alias.name.startswith(f"{PACKAGE}.")
     assert top_level(module) & IO_MODULES == set()
+
+
+def test_no_public_name_is_also_a_module() -> None:
+    """No exported name is also a module's: the exports load lazily (PEP 562).
+
+    Importing a submodule binds the package attribute of its name to the module, so a function
+    of the same name would be lost (``stable_rescue.verify`` was both).
+    """
+    assert set(stable_rescue.__all__) & {*MODULES, "testing"} == set()

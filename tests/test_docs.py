@@ -1,4 +1,4 @@
-"""The documentation lists what the code defines: every error code, every CLI option."""
+"""The documentation lists what the code defines: every error code, CLI option and public name."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import argparse
 import re
 from pathlib import Path
 
+import pytest
+
+import stable_rescue
+import stable_rescue.testing
 from stable_rescue.cli import build_parser
 from stable_rescue.errors import ALL_ERRORS
 
@@ -60,3 +64,24 @@ def test_cli_doc_mentions_every_option() -> None:
         option for option in options if not re.search(re.escape(option) + r"(?![\w-])", text)
     )
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("module", "names"),
+    [
+        ("stable_rescue", stable_rescue.__all__),
+        ("stable_rescue.testing", stable_rescue.testing.__all__),
+    ],
+    ids=["stable_rescue", "stable_rescue.testing"],
+)
+def test_api_reference_documents_every_public_name(module: str, names: list[str]) -> None:
+    """docs/api.md has an autodoc or ``py:data`` entry for every name of the module's ``__all__``.
+
+    Sphinx then renders each from its docstring (the docs build runs with warnings as errors, so
+    a name autodoc cannot import fails there).
+    """
+    text = (DOCS / "api.md").read_text(encoding="utf-8")
+    entry = re.compile(r"^\.\. (?:autoclass|autofunction|autodata|py:data):: ([\w.]+)$", re.M)
+    documented = set(entry.findall(text))
+    assert names
+    assert sorted({f"{module}.{name}" for name in names} - documented) == []

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import stable_rescue
 from stable_rescue.model import Mode
-from stable_rescue.verify import FINDING_KINDS, VerifyReport, verify
+from stable_rescue.verification import FINDING_KINDS, VerifyReport, verify
 from tests.golden_cases import GoldenCase, golden_cases
 
 RESCUES = [c for c in golden_cases() if c.is_rescue and c.expected_xml_path.exists()]

@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import json
 import os
 import re
-import select
 import stat
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO, NoReturn
@@ -39,16 +36,16 @@ from stable_rescue.errors import (
     UnreadableInput,
     UnwritableOutput,
 )
-from stable_rescue.image import properties_from_image_json
 from stable_rescue.model import Mode, Plan
 from stable_rescue.parse import declared_encoding, live_state_signs, read_document
 from stable_rescue.plan import live_dump_warnings
 from stable_rescue.record import RescueStatus, rescue_status
 from stable_rescue.request import select_mode
-from stable_rescue.serialize import plan_to_dict, report_to_dict
 from stable_rescue.source import SOURCE_FORMATS
-from stable_rescue.verify import verify
 from stable_rescue.version import __version__
+
+# What only some commands or options need (verify, JSON plans, --image-json, --diff, -o FILE) is
+# imported where it is used: a CLI start is mostly imports (docs/performance.md).
 
 PROG = "stable-rescue"
 # ``status`` exits with this for a domain that is not rescued (0: rescued, 1: an error).
@@ -447,6 +444,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.plan_json:
         _write_output(args.plan_json, plan_json(result.plan))
     if args.diff:
+        import difflib
+
         text = read_document(domain_xml).text
         diff = difflib.unified_diff(
             text.splitlines(keepends=True),
@@ -558,6 +557,9 @@ def _status(domain_xml: bytes, *, as_json: bool) -> int:
 
 
 def _verify(original_xml: bytes, rescued_xml: bytes, *, as_json: bool) -> int:
+    from stable_rescue.serialize import report_to_dict
+    from stable_rescue.verification import verify
+
     report = verify(original_xml, rescued_xml)
     if as_json:
         lines = [json.dumps(report_to_dict(report), sort_keys=True)]
@@ -597,6 +599,8 @@ def _properties(args: argparse.Namespace, limit: int) -> dict[str, str]:
 
 def _image_json(path: str, limit: int) -> dict[str, str]:
     """Properties from ``openstack image show -f json`` output, or from a flat object."""
+    from stable_rescue.image import properties_from_image_json
+
     data = _read_input(path, limit)
     try:
         return properties_from_image_json(data, path)
@@ -608,6 +612,8 @@ def _image_json(path: str, limit: int) -> dict[str, str]:
 
 def plan_json(plan: Plan) -> str:
     """The plan as stable, sorted JSON: ``plan_to_dict``'s data, two-space indented."""
+    from stable_rescue.serialize import plan_to_dict
+
     return json.dumps(plan_to_dict(plan), indent=2, sort_keys=True) + "\n"
 
 
@@ -768,6 +774,8 @@ def _write_all(descriptor: int, data: bytes) -> None:
         try:
             written = os.write(descriptor, view)
         except BlockingIOError:  # a non-blocking descriptor whose reader is slow: wait for it
+            import select
+
             select.select([], [descriptor], [])
             continue
         except InterruptedError:  # pragma: no cover - Python retries EINTR itself (PEP 475)
@@ -784,6 +792,8 @@ def _replace_file(target: str, data: bytes, existing: os.stat_result | None, sho
     directory = os.path.dirname(target)
     _remove_stale_temporaries(directory)
     try:
+        import tempfile
+
         descriptor, temporary = tempfile.mkstemp(
             dir=directory, prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=TEMP_SUFFIX
         )

@@ -31,7 +31,7 @@ from stable_rescue.model import (
     SpaprVioAddress,
     UsbAddress,
 )
-from stable_rescue.verify import VerifyReport
+from stable_rescue.verification import VerifyReport
 
 # The address classes the planner places devices on, by their ``<address type>``. The tag is not
 # a field of these classes; any other type is an ``OtherAddress``, whose ``type`` field is its tag.
