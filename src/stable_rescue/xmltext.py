@@ -90,33 +90,15 @@ def scan(text: str) -> tuple[list[ElementSpan], list[tuple[int, int]]]:
     # text since the last top-level construct began (after a leading byte order mark).
     first = outside = 1 if text.startswith(_BOM) else 0
     position = text.find("<")
+    # One character after '<' tells the construct; start and end tags, by far the most common,
+    # are tested first.
+    start_tag, end_tag = _START_TAG.match, _END_TAG.match
     while position != -1:
         if not open_elements:
             _expect_space(text, outside, position)
-        if text.startswith("<!--", position):
-            end = _comment_end(text, position)
-            others.append((position, end))
-        elif text.startswith("<?", position):
-            end, target = _pi_end(text, position)
-            if target.lower() != "xml":
-                others.append((position, end))
-            elif target != "xml" or position != first:
-                # 'xml' is reserved: only the declaration, only first in the document, uses it.
-                raise _malformed(text, position, f"processing instruction named {target!r}")
-        elif text.startswith("<![CDATA[", position):
-            if not open_elements:
-                raise _malformed(text, position, "CDATA section outside the root element")
-            end = text.find("]]>", position + 9)
-            if end == -1:
-                raise _malformed(text, position, "CDATA section without ']]>'")
-            end += 3
-        elif text.startswith("<!", position):
-            if not (prolog and _DOCTYPE.match(text, position)):
-                raise _malformed(text, position, "markup declaration outside a DOCTYPE")
-            end = _doctype_end(text, position, others)
-            prolog = False
-        elif text.startswith("</", position):
-            match = _END_TAG.match(text, position)
+        kind = text[position + 1 : position + 2]
+        if kind == "/":
+            match = end_tag(text, position)
             if match is None:
                 raise _malformed(text, position, "malformed end tag")
             if not open_elements:
@@ -125,16 +107,31 @@ def scan(text: str) -> tuple[list[ElementSpan], list[tuple[int, int]]]:
             if match[1] != name:
                 raise _malformed(text, position, f"end tag </{match[1]}> closing <{name}>")
             end = match.end()
-            spans[slot] = ElementSpan(
-                name=name,
-                start=start,
-                start_tag_end=start_tag_end,
-                end=end,
-                end_tag_start=position,
-                self_closing=False,
-            )
+            spans[slot] = ElementSpan(name, start, start_tag_end, end, position, False)
+        elif kind == "!" and text.startswith("<!--", position):
+            end = _comment_end(text, position)
+            others.append((position, end))
+        elif kind == "?":
+            end, target = _pi_end(text, position)
+            if target.lower() != "xml":
+                others.append((position, end))
+            elif target != "xml" or position != first:
+                # 'xml' is reserved: only the declaration, only first in the document, uses it.
+                raise _malformed(text, position, f"processing instruction named {target!r}")
+        elif kind == "!" and text.startswith("<![CDATA[", position):
+            if not open_elements:
+                raise _malformed(text, position, "CDATA section outside the root element")
+            end = text.find("]]>", position + 9)
+            if end == -1:
+                raise _malformed(text, position, "CDATA section without ']]>'")
+            end += 3
+        elif kind == "!":
+            if not (prolog and _DOCTYPE.match(text, position)):
+                raise _malformed(text, position, "markup declaration outside a DOCTYPE")
+            end = _doctype_end(text, position, others)
+            prolog = False
         else:
-            match = _START_TAG.match(text, position)
+            match = start_tag(text, position)
             if match is None:
                 raise _malformed(text, position, "malformed start tag")
             if not open_elements and spans:
@@ -142,16 +139,7 @@ def scan(text: str) -> tuple[list[ElementSpan], list[tuple[int, int]]]:
             prolog = False
             end = match.end()
             if match[2]:
-                spans.append(
-                    ElementSpan(
-                        name=match[1],
-                        start=position,
-                        start_tag_end=end,
-                        end=end,
-                        end_tag_start=end,
-                        self_closing=True,
-                    )
-                )
+                spans.append(ElementSpan(match[1], position, end, end, end, True))
             else:
                 open_elements.append((len(spans), match[1], position, end))
                 spans.append(None)
@@ -172,7 +160,9 @@ def check_spans(text: str, spans: Sequence[ElementSpan], names: Sequence[str]) -
 
     For a caller that holds the parser's view of the same text (``names`` as ``prefix:local``,
     in ``root.iter()`` order): a count or a name that differs means the scanner and the parser
-    read the text differently, and no offset can be trusted.
+    read the text differently, and no offset can be trusted. Each span must also open with its
+    name's start tag and close with its end tag, in document order; ``scan`` builds them so,
+    and checking costs a string comparison each, not a second parse.
     """
     if len(spans) != len(names):
         raise InvalidDomainXML(
@@ -181,23 +171,21 @@ def check_spans(text: str, spans: Sequence[ElementSpan], names: Sequence[str]) -
             scanned=len(spans),
             parsed=len(names),
         )
+    previous = -1
     for span, name in zip(spans, names, strict=True):
-        start_tag = _START_TAG.fullmatch(text, span.start, span.start_tag_end)
-        if span.self_closing:
-            closed = span.start_tag_end == span.end_tag_start == span.end
-        else:
-            end_tag = _END_TAG.fullmatch(text, span.end_tag_start, span.end)
-            closed = end_tag is not None and end_tag[1] == name
         fits = (
-            closed
-            and span.name == name
-            and span.start_tag_end <= span.end_tag_start
-            and start_tag is not None
-            and start_tag[1] == name
-            and bool(start_tag[2]) == span.self_closing
+            span.name == name
+            and previous < span.start < span.start_tag_end <= span.end_tag_start <= span.end
+            and text.startswith(name, span.start + 1)
+            and text[span.start] == "<"
+            and (
+                span.self_closing
+                or (text.startswith(name, span.end_tag_start + 2) and text[span.end - 1] == ">")
+            )
         )
         if not fits:
             raise _malformed(text, span.start, f"element <{name}> not where the parser has it")
+        previous = span.start
 
 
 def _expect_space(text: str, start: int, end: int) -> None:
