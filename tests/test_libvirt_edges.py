@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 import stable_rescue
-from stable_rescue.parse import RECORD_NAMESPACE
+from stable_rescue.record import RECORD_NAMESPACE
 from tests.golden_cases import GOLDEN
 from tests.libvirt_host import (
     PREFIX,

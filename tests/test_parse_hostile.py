@@ -14,8 +14,9 @@ import pytest
 from lxml import etree
 
 import stable_rescue
+from stable_rescue.document import child_paths, device_keys, read_document
 from stable_rescue.errors import InvalidDomain, InvalidDomainXML, RescueError
-from stable_rescue.parse import child_paths, device_keys, parse_domain, read_document
+from stable_rescue.parse import parse_domain
 from tests.golden_cases import GOLDEN
 
 BASE = (GOLDEN / "pc-virtio-disk" / "input.xml").read_text(encoding="utf-8")

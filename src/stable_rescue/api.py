@@ -7,13 +7,16 @@ from typing import Literal
 
 import attrs
 
+from stable_rescue.document import Document, read_document
 from stable_rescue.errors import RescueError
 from stable_rescue.model import Plan, RescueSource
-from stable_rescue.parse import Document, find_record, parse_domain, read_document
-from stable_rescue.plan import plan_rescue as _plan
-from stable_rescue.render import render_rescue, render_unrescue
+from stable_rescue.parse import parse_domain
+from stable_rescue.plan import make_plan
+from stable_rescue.record import find_record
+from stable_rescue.render import render_rescue
 from stable_rescue.request import build_request
 from stable_rescue.source import FsPath
+from stable_rescue.undo import undo_rescue
 
 # The values ``source_type`` takes: ``SourceType``'s, overriding the guess from ``source``.
 SourceTypeName = Literal["file", "block", "network"]
@@ -97,7 +100,7 @@ def rescue(
 
 def unrescue(rescued_xml: str | bytes) -> str:
     """The domain as it was before ``rescue``, from the record in its ``<metadata>`` alone."""
-    return render_unrescue(read_document(rescued_xml))
+    return undo_rescue(read_document(rescued_xml))
 
 
 def is_rescued(xml: str | bytes) -> bool:
@@ -132,7 +135,7 @@ def _plan_document(
         initrd=initrd,
         cmdline=cmdline,
     )
-    return _plan(domain, request), document
+    return make_plan(domain, request), document
 
 
 __all__ = [

@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from typing import BinaryIO, NoReturn
 
 from stable_rescue.api import plan_rescue, rescue, unrescue
+from stable_rescue.document import declared_encoding, read_document
 from stable_rescue.errors import (
     InvalidImageJSON,
     LegacyNotRequested,
@@ -37,7 +38,7 @@ from stable_rescue.errors import (
     UnwritableOutput,
 )
 from stable_rescue.model import Mode, Plan
-from stable_rescue.parse import declared_encoding, live_state_signs, read_document
+from stable_rescue.parse import live_state_signs
 from stable_rescue.plan import live_dump_warnings
 from stable_rescue.record import RescueStatus, rescue_status
 from stable_rescue.request import select_mode

@@ -84,7 +84,7 @@ _DEFAULT_BUS_PROPERTY = {
 }
 
 
-def plan_rescue(domain: Domain, request: RescueRequest) -> Plan:
+def make_plan(domain: Domain, request: RescueRequest) -> Plan:
     """The rescue plan for ``domain``; raises a ``RescueError`` when none is legal."""
     if domain.rescued:
         raise AlreadyRescued("domain already carries a rescue record; unrescue it first")

@@ -21,8 +21,10 @@ import attrs
 from lxml import etree
 
 from stable_rescue.boot import plan_boot
+from stable_rescue.document import Document, read_document
 from stable_rescue.model import Address, Device, Mode
-from stable_rescue.parse import RECORD_NAMESPACE_PREFIX, Document, parse_domain, read_document
+from stable_rescue.parse import parse_domain
+from stable_rescue.record import RECORD_NAMESPACE_PREFIX
 
 # Finding kinds (kebab-case, part of the API).
 ADDED = "added"
