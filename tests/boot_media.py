@@ -1,10 +1,10 @@
-r"""Tiny boot media for ``test_boot.py``, built at test time: each prints one marker and halts.
+r"""Tiny boot media for the QEMU boot proof, built at test time: each prints one marker and halts.
 
-Every image's boot code writes ``SRMARK:<name>`` on a line of its own to COM1 (I/O port 0x3f8;
-on aarch64 the PL011 UART of ``virt``) and then stops the CPU, so a domain's serial log names
-the one device the firmware booted, and nothing after it can boot too. The images are made from
-assembly source held here (``nasm``), ``xorriso`` and ``qemu-img``; nothing binary is kept in
-the tree.
+The proof is ``test_qemu_boot_proof.py``. Every image's boot code writes ``SRMARK:<name>`` on a
+line of its own to COM1 (I/O port 0x3f8; on aarch64 the PL011 UART of ``virt``) and then stops
+the CPU, so a domain's serial log names the one device the firmware booted, and nothing after it
+can boot too. The images are made from assembly source held here (``nasm``), ``xorriso`` and
+``qemu-img``; nothing binary is kept in the tree.
 
 - ``bios_disk``: a disk whose 512-byte boot sector (MBR) prints the marker (SeaBIOS).
 - ``bios_iso``: an El Torito CD-ROM with a no-emulation boot image that prints the marker.

@@ -573,8 +573,9 @@ def test_qemu_refuses_at_start(case: GoldenCase, virsh: Virsh, workdir: Path) ->
     assert re.search(refusal.error, refused.stderr), f"refused for another reason: {refused}"
 
 
-# The golden rescues of the machines no boot proof covers with a marker (tests/test_boot.py boots
-# pc, q35 and one aarch64 domain): each is started, paused, in QEMU.
+# The golden rescues of the machines no boot proof covers with a marker
+# (tests/test_qemu_boot_proof.py boots pc, q35 and one aarch64 domain): each is started, paused,
+# in QEMU.
 OTHER_ARCH_RESCUES = [
     case for case in RESCUES if arch_of(case.input_xml) in ("aarch64", "ppc64", "s390x")
 ]

@@ -789,7 +789,7 @@ def test_new_root_port_goes_after_the_last_bus() -> None:
     """Rule E6: with port 4 moved to 00:07.0, the new port goes to 00:08.0, not to 00:05.0.
 
     Firmware numbers buses depth first in slot order; a port at 00:05.0 would take guest bus 4
-    and move everything behind port 4 to bus 5 (seen booted, in test_boot.py).
+    and move everything behind port 4 to bus 5 (seen booted, in test_qemu_boot_proof.py).
     """
     moved = (PORT_4, "bus='0x00' slot='0x07' function='0x0'")
     result = plan(PORTS, {"hw_rescue_bus": "virtio"}, edits=(moved,))
