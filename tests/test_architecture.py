@@ -1,4 +1,4 @@
-"""Imports point one way (STYLE.md, Shape): leaves, one composer, I/O only in the CLI."""
+"""Imports point one way (docs/architecture.md): leaves, one composer, I/O only in the CLI."""
 
 from __future__ import annotations
 

@@ -610,7 +610,7 @@ json_values = st.recursive(
 def test_any_properties_text(text: str) -> None:
     """Any 'properties' string gives string properties or a RescueError, nothing else (totality).
 
-    STYLE.md, Errors: "Totality: any input gives a result or a RescueError."
+    docs/errors.md: "Any input gives either a result or one of these errors."
     """
     _result_or_error(_json(text))
 

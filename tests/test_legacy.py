@@ -1,4 +1,4 @@
-"""Legacy mode (DESIGN.md section 9): which disk is root, what stays, and the exact undo."""
+"""Legacy mode: which disk is root, what stays, and the exact undo (docs/policy.md, L1 to L7)."""
 
 from __future__ import annotations
 

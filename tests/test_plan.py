@@ -1,4 +1,7 @@
-"""Planning through the public API: default buses, refusals, warnings (DESIGN sections 3 and 5)."""
+"""Planning through the public API: default buses, refusals, warnings.
+
+The rules are those of docs/properties.md and docs/policy.md.
+"""
 
 from __future__ import annotations
 

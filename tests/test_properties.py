@@ -163,7 +163,7 @@ def test_mutated_domains_give_a_result_or_a_rescue_error(
 ) -> None:
     """Totality over mutations of generated XML, and N6 whenever a mutant is rescued.
 
-    STYLE.md, Errors: "Totality: any input gives a result or a RescueError." **N6**
+    docs/errors.md: "Any input gives either a result or one of these errors." **N6**
     "unrescue(rescue(x).xml) == x, byte for byte".
     """
     request = attrs.evolve(request, allow_unaddressed=allow_unaddressed)
@@ -636,8 +636,8 @@ def test_output_is_deterministic(
 ) -> None:
     """The same input gives the same bytes, whatever the order of the property dict (O7).
 
-    **O7** "The output is deterministic: the same input gives the same bytes, every time";
-    STYLE.md: "Never let set or dict iteration order reach the output."
+    **O7** "The output is deterministic: the same input gives the same bytes, every time": so
+    no set or dict iteration order may reach the output.
     """
     first, error = attempt(domain, request)
     order = data.draw(st.permutations(range(len(request.properties))), label="property order")
@@ -704,9 +704,9 @@ for case in json.load(sys.stdin):
 def test_output_is_independent_of_the_hash_seed() -> None:
     """40 generated rescues give the same bytes under other PYTHONHASHSEED values (O7).
 
-    **O7** "the same input gives the same bytes, every time, on every machine"; STYLE.md:
-    "Never let set or dict iteration order reach the output." String hashing, and so set
-    order, changes with the seed.
+    **O7** "the same input gives the same bytes, every time, on every machine": so no set or
+    dict iteration order may reach the output. String hashing, and so set order, changes with
+    the seed.
     """
     cases = sample(40)
     payload = json.dumps(

@@ -84,9 +84,9 @@ class Combination(NamedTuple):
         return f"{self.machine}-{self.bus}-{self.device}"
 
 
-# Every bus and device each machine has (the issue's list; DESIGN.md section 3), each on the
-# golden input whose layout asks the most of the placement: no controller of the bus yet, a full
-# one, no free PCI slot or root port, per-device boot orders.
+# Every bus and device each machine has (the issue's list; docs/properties.md, Machines), each
+# on the golden input whose layout asks the most of the placement: no controller of the bus yet,
+# a full one, no free PCI slot or root port, per-device boot orders.
 COMBINATIONS = [
     Combination("pc", "virtio", "disk", "pc-virtio-one-free-slot"),  # one free pci-root slot
     Combination("pc", "scsi", "disk", "pc-scsi-no-controller"),
@@ -270,8 +270,8 @@ def first_boot_disk(domain_xml: str) -> str:
     """The target of the disk firmware should boot first in libvirt's dump of a domain.
 
     The device with the lowest ``<boot order>`` if there are any, else the first disk of the
-    kind the first ``<os><boot dev>`` names (DESIGN.md section 6: libvirt's order, which is the
-    order of its dump).
+    kind the first ``<os><boot dev>`` names (rules B4 and B6 of docs/policy.md: libvirt's order,
+    which is the order of its dump).
     """
     root = ET.fromstring(domain_xml)
     disks = root.findall("devices/disk")

@@ -152,8 +152,8 @@ generated = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.da
 def test_planner_plans_round_trip(domain: GeneratedDomain, request: RescueCall) -> None:
     """Every plan plan_rescue makes, stable or legacy, survives plan_to_dict and plan_from_dict.
 
-    DESIGN.md section 11: ``plan_to_dict(plan) -> dict`` and ``plan_from_dict(d) -> Plan`` are an
-    inverse pair, and the dict is what ``stable-rescue plan`` prints.
+    docs/usage.md (``plan_to_dict`` and ``plan_from_dict``): the two are an inverse pair, and the
+    dict is what ``stable-rescue plan`` prints.
     """
     try:
         plan = request.plan(domain.xml)

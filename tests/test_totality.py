@@ -1,7 +1,7 @@
 """Totality over mutated golden inputs: a result or a ``RescueError``, never anything else.
 
-STYLE.md, Errors: "Totality: any input gives a result or a RescueError." And DESIGN.md section 8:
-``unrescue(rescue(x).xml) == x`` byte for byte, whenever the rescue succeeds.
+docs/errors.md: "Any input gives either a result or one of these errors." And rule N6 of
+docs/policy.md: ``unrescue(rescue(x).xml) == x`` byte for byte, whenever the rescue succeeds.
 """
 
 from __future__ import annotations
@@ -143,8 +143,8 @@ def test_arbitrary_bytes_give_a_rescue_error(data: bytes | str) -> None:
 def test_any_mutation_of_a_rescued_domain_unrescues_or_refuses(xml: str) -> None:
     """Unrescue of a damaged rescued domain: a domain without a record, or a RescueError.
 
-    STYLE.md, Errors: totality; issue 3: a damaged record gives a clear error, never a partial
-    undo that hands back malformed XML or a domain still marked rescued.
+    docs/errors.md: totality; rule N7 and issue 3: a damaged record gives a clear error, never a
+    partial undo that hands back malformed XML or a domain still marked rescued.
     """
     caught: stable_rescue.RescueError | None = None
     try:

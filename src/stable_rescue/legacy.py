@@ -1,4 +1,4 @@
-"""Nova's historic rescue layout (DESIGN.md section 9): the root, the disks kept, the view.
+"""Nova's historic rescue layout (docs/policy.md, Legacy mode): the root, the disks kept, the view.
 
 In legacy mode the rescue disk takes the root disk's name, bus and address; the root moves to the
 next free name; every other disk is detached for the rescue, except a config drive (the guest's
