@@ -37,7 +37,10 @@ class DriveBusFacts:
         return self.buses_per_controller * self.units_per_bus
 
     def derived_address(self, index: int) -> DriveAddress:
-        """The address libvirt derives from a 0-based target index when a disk has none."""
+        """The address libvirt derives from a 0-based target index when a disk has none.
+
+        Rule T4.
+        """
         per_controller = self.units_per_controller
         return DriveAddress(
             controller=index // per_controller,
@@ -47,7 +50,10 @@ class DriveBusFacts:
         )
 
     def slots(self, controller: int) -> tuple[DriveAddress, ...]:
-        """Every drive slot of ``controller``, in the order libvirt fills them."""
+        """Every drive slot of ``controller``, in the order libvirt fills them.
+
+        Rule D3: bus, then unit.
+        """
         return tuple(
             DriveAddress(controller=controller, bus=bus, target=0, unit=unit)
             for bus in range(self.buses_per_controller)
@@ -91,6 +97,9 @@ def choose_target(domain: Domain, bus: Bus) -> str:
     Free means: the exact name is used by no disk; on virtio and usb, the index is used by no
     other disk of that bus (QEMU names those devices ``<bus>-disk<index>``); on a drive bus, the
     address libvirt would derive from the name is not taken.
+
+    Rules T1, T3, T5 and T6: the name is chosen apart from the address, and its derived address only
+    has to be free; ide's four names and fdc's two are the limit.
     """
     used_names = {disk.target for disk in domain.disks}
     used_indexes = {
@@ -124,7 +133,10 @@ def choose_target(domain: Domain, bus: Bus) -> str:
 
 
 def occupied_drive_addresses(domain: Domain, bus: Bus) -> frozenset[DriveAddress]:
-    """Drive addresses taken on ``bus``: explicit ones, derived ones, SCSI hostdevs' ones."""
+    """Drive addresses taken on ``bus``: explicit ones, derived ones, SCSI hostdevs' ones.
+
+    Rule D1.
+    """
     facts = DRIVE_BUSES[bus]
     taken: set[DriveAddress] = set()
     for disk in domain.disks:
@@ -144,7 +156,10 @@ def occupied_drive_addresses(domain: Domain, bus: Bus) -> frozenset[DriveAddress
 
 
 def bus_controllers(domain: Domain, controller_type: str) -> tuple[Controller, ...]:
-    """The domain's controllers of one type, by index."""
+    """The domain's controllers of one type, by index.
+
+    Rule D2.
+    """
     return tuple(
         sorted(
             (c for c in domain.controllers if c.type == controller_type),
@@ -154,7 +169,10 @@ def bus_controllers(domain: Domain, controller_type: str) -> tuple[Controller, .
 
 
 def place_on_drive_bus(domain: Domain, bus: Bus) -> DrivePlacement:
-    """The first free unit on the lowest-index controller of ``bus``; else a new controller."""
+    """The first free unit on the lowest-index controller of ``bus``; else a new controller.
+
+    Rules D3 and D4.
+    """
     facts = DRIVE_BUSES[bus]
     taken = occupied_drive_addresses(domain, bus)
     declared = {controller.index for controller in bus_controllers(domain, facts.controller_type)}
@@ -205,6 +223,8 @@ def _built_in(domain: Domain, bus: Bus) -> bool:
     q35's SATA 0 (00:1f.2) is part of the chipset. i440fx's IDE and the floppy controller are
     not: libvirt writes ``<controller type='ide'>`` and ``<controller type='fdc'>`` only once a
     disk uses them, so the rescue adds them itself, explicitly.
+
+    Rules D2 and D5.
     """
     return bus is Bus.SATA and domain.machine.family is MachineFamily.Q35
 
@@ -229,7 +249,10 @@ _XHCI_MAX_PORTS = 15
 
 
 def usb_root_ports(domain: Domain, controller: Controller) -> int:
-    """Root ports of a USB controller; companions (``ich9-uhci*``) add none of their own."""
+    """Root ports of a USB controller; companions (``ich9-uhci*``) add none of their own.
+
+    Rule U2.
+    """
     model = controller.model
     if model is None:
         # libvirt's default model: piix3-uhci on i440fx, qemu-xhci elsewhere.
@@ -243,6 +266,9 @@ def place_on_usb(domain: Domain) -> UsbAddress:
     """The lowest free root port of the lowest-index controller, then free ports of hubs.
 
     Existing devices are never moved behind a new hub: that would change their addresses.
+
+    Rules U1, U3, U4 and U5 (U2 in ``usb_root_ports``); on arm virt a missing controller is
+    refused, never added (rule V3).
     """
     controllers = bus_controllers(domain, "usb")
     if any(controller.model == "none" for controller in controllers):

@@ -40,6 +40,9 @@ def plan_boot(domain: Domain, leaving: frozenset[Device] = frozenset()) -> BootP
 
     ``leaving`` devices (legacy mode's detached disks) drop out of the sequence after it is
     worked out, so ``<boot dev>`` entries still name the devices they named before.
+
+    Rules B1, B2, B3 and B5; with legacy mode's ``leaving``, rule L6. Firmware plays no part: boot
+    orders work the same under UEFI (rule S1).
     """
     ordered = [device for device in domain.devices if device.boot_order is not None]
     if ordered and domain.os_boot_devs:
@@ -71,6 +74,7 @@ def plan_boot(domain: Domain, leaving: frozenset[Device] = frozenset()) -> BootP
 
 
 def _check_unique(devices: list[Device]) -> None:
+    """Refuse two devices with the same boot order (rule B8)."""
     seen: dict[int, Device] = {}
     for device in devices:
         order = device.boot_order
@@ -85,7 +89,10 @@ def _check_unique(devices: list[Device]) -> None:
 
 
 def _devices_for_boot_devs(domain: Domain, devs: tuple[str, ...]) -> list[Device]:
-    """The device each ``<boot dev>`` entry names, in entry order, each device once."""
+    """The device each ``<boot dev>`` entry names, in entry order, each device once.
+
+    Rule B4.
+    """
     disks = disks_in_libvirt_order(domain.disks)
     sequence: list[Device] = []
     for dev in devs:
@@ -108,6 +115,8 @@ def disks_in_libvirt_order(disks: tuple[Disk, ...]) -> list[Disk]:
     """Disks as libvirt's virDomainDiskInsert keeps them: grouped by bus, by index in a group.
 
     The groups come in the order of their first disk; unnumbered names keep document order.
+
+    Rule B6.
     """
     group_rank: dict[str, int] = {}
     for disk in disks:

@@ -344,6 +344,8 @@ def device_key(
     """A name for the device that survives libvirt re-sorting ``<devices>``.
 
     ``path`` and ``kids`` (``first_children``) spare the work when the caller has them.
+
+    Rule R4.
     """
     tag = str(element.tag)
     if kids is None:
@@ -371,7 +373,10 @@ def device_key(
 
 
 def device_keys(elements: list[etree._Element]) -> list[str]:
-    """Each device's key, made unique in document order (``#2`` for the second alike)."""
+    """Each device's key, made unique in document order (``#2`` for the second alike).
+
+    Rule R4.
+    """
     paths: dict[etree._Element, str] = {}
     for parent in {id(element.getparent()): element.getparent() for element in elements}.values():
         if parent is not None:

@@ -20,7 +20,10 @@ CONFIG_DRIVE_SUFFIX = "disk.config"
 
 
 def is_config_drive(disk: Disk) -> bool:
-    """Whether ``disk`` is Nova's config drive, by the name Nova gives its source."""
+    """Whether ``disk`` is Nova's config drive, by the name Nova gives its source.
+
+    Rule L2.
+    """
     if disk.source is None:
         return False
     return disk.source.rsplit("/", 1)[-1].endswith(CONFIG_DRIVE_SUFFIX)
@@ -31,6 +34,8 @@ def find_root(domain: Domain, boot_sequence: Sequence[Device]) -> Disk:
 
     When no such disk is in the sequence (a guest that boots from the network, say), the first
     ``device='disk'`` in libvirt's disk order: the one ``<boot dev='hd'/>`` would have chosen.
+
+    Rule L1.
     """
     candidates = [
         disk for disk in domain.disks if disk.device_type == "disk" and not is_config_drive(disk)
@@ -48,7 +53,10 @@ def find_root(domain: Domain, boot_sequence: Sequence[Device]) -> Disk:
 
 
 def detached_disks(domain: Domain, root: Disk) -> tuple[Disk, ...]:
-    """Every disk but the root and config drives, in document order."""
+    """Every disk but the root and config drives, in document order.
+
+    Rule L4.
+    """
     return tuple(disk for disk in domain.disks if disk is not root and not is_config_drive(disk))
 
 
@@ -57,6 +65,8 @@ def domain_during_rescue(domain: Domain, root: Disk, detached: Sequence[Disk]) -
 
     The rescue disk keeps the root's target, bus and address, so placing the root again on this
     view gives it a name and address that nothing else holds.
+
+    Rule L5.
     """
     gone = {disk.device for disk in detached} | {root.device}
     rescue_device = attrs.evolve(root.device, xpath="rescue", key="rescue", boot_order=None)

@@ -36,12 +36,18 @@ def classify_machine(arch: str, machine: str) -> Machine:
 
 
 def is_pcie(machine: Machine) -> bool:
-    """Whether endpoints go behind PCIe root ports (q35, arm ``virt``) rather than on pci-root."""
+    """Whether endpoints go behind PCIe root ports (q35, arm ``virt``) rather than on pci-root.
+
+    arm virt is a PCIe machine like q35 (rule V1).
+    """
     return machine.family in (MachineFamily.Q35, MachineFamily.ARM_VIRT)
 
 
 def bus_absence_reason(machine: Machine, bus: Bus) -> str | None:
-    """Why ``bus`` does not exist on ``machine``, or ``None`` when it does."""
+    """Why ``bus`` does not exist on ``machine``, or ``None`` when it does.
+
+    Rules V2, V3, V6 and C4.
+    """
     family = machine.family
     if bus is Bus.IDE and family is not MachineFamily.I440FX:
         return f"bus 'ide' exists only on i440fx machines, not on '{machine.machine}'"
@@ -60,7 +66,10 @@ def bus_absence_reason(machine: Machine, bus: Bus) -> str | None:
 
 
 def default_cdrom_bus(machine: Machine) -> Bus:
-    """Nova's cdrom default, taken from the domain's own machine, never from the image's."""
+    """Nova's cdrom default, taken from the domain's own machine, never from the image's.
+
+    A cdrom defaults to bus ``scsi`` on aarch64 and s390x (rules V4, C2).
+    """
     if machine.arch in ("aarch64", "ppc64", "ppc64le", "s390x"):
         return Bus.SCSI
     if machine.family is MachineFamily.Q35:

@@ -23,7 +23,10 @@ _TARGET = re.compile(r"^(?:fd|hd|vd|sd|xvd|ubd)([a-z]+)(\d*)$")
 
 
 def suffix_for_index(index: int) -> str:
-    """The letters for a 0-based disk index: 0 -> ``a``, 25 -> ``z``, 26 -> ``aa``."""
+    """The letters for a 0-based disk index: 0 -> ``a``, 25 -> ``z``, 26 -> ``aa``.
+
+    Rule T2.
+    """
     if index < 0:
         raise ValueError(f"disk index must be >= 0, got {index}")
     letters = ""
@@ -43,7 +46,10 @@ def index_for_suffix(letters: str) -> int:
 
 
 def target_for_index(bus: Bus, index: int) -> str:
-    """The target name of the 0-based ``index`` on ``bus``: (VIRTIO, 1) -> ``vdb``."""
+    """The target name of the 0-based ``index`` on ``bus``: (VIRTIO, 1) -> ``vdb``.
+
+    The prefix comes from the bus (rule T1); the letters are bijective base 26 (rule T2).
+    """
     return PREFIX_BY_BUS[bus] + suffix_for_index(index)
 
 
@@ -51,6 +57,8 @@ def index_of_target(target: str) -> int | None:
     """The 0-based index of a whole-disk target name, or ``None``.
 
     Partition-style names (``vdc1``) and unknown prefixes have no index: they block no name.
+
+    Rule T2: the index does not depend on the prefix.
     """
     match = _TARGET.match(target)
     if match is None or match.group(2):

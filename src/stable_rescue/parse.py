@@ -225,7 +225,10 @@ def _check_unique_targets(disks: list[Disk]) -> None:
 
 
 def _check_unique_addresses(devices: list[Device], disks: list[Disk]) -> None:
-    """Refuse two devices on one PCI function, USB port or drive unit, as libvirt does."""
+    """Refuse two devices on one PCI function, USB port or drive unit, as libvirt does.
+
+    Rule N7 relies on it: a disk put back twice is refused here.
+    """
     bus_of = {id(disk.device): disk.bus for disk in disks}
     seen: dict[tuple[object, ...], str] = {}
     for device in devices:
@@ -448,6 +451,10 @@ def _number(raw: str) -> int:
 
 
 def _boot_order(boot: etree._Element) -> int:
+    """A ``<boot order>`` as libvirt reads it: base 10, leading blanks and '+' allowed.
+
+    An order below 1 is refused by the caller (rule B8).
+    """
     raw = boot.get("order", "")
     match = BOOT_ORDER.fullmatch(raw)
     if match is None:
@@ -467,6 +474,10 @@ _NO_ADDRESS_CONTROLLERS = {("pci", "pci-root"), ("pci", "pcie-root"), ("usb", "n
 
 
 def _needs_address(element: etree._Element) -> bool:
+    """Whether libvirt gives ``element`` an address at define when it has none.
+
+    Rule A2.
+    """
     tag = element.tag
     if tag in ("disk", "interface", "hostdev", "redirdev", "filesystem", "rng", "vsock", "shmem"):
         return True

@@ -93,7 +93,10 @@ def _bus_paths(domain: Domain) -> dict[int, BusPath]:
 
 
 def _keeps_bus_numbers(domain: Domain, parent_bus: int, slot: int, function: int = 0) -> bool:
-    """Whether a new bus at ``parent_bus``:``slot``.``function`` comes after every existing one."""
+    """Whether a new bus at ``parent_bus``:``slot``.``function`` comes after every existing one.
+
+    Rule E6.
+    """
     paths = _bus_paths(domain)
     new = (*paths.get(parent_bus, ()), (slot, function))
     return all(new > existing for existing in paths.values() if existing)
@@ -167,7 +170,10 @@ def place_pci_device(domain: Domain, alias_prefix: str, *, conventional: bool) -
 
 
 def _conventional_buses(domain: Domain, *, include_root: bool) -> list[tuple[int, range]]:
-    """(bus index, usable slots) of every bus a conventional PCI device may sit on."""
+    """(bus index, usable slots) of every bus a conventional PCI device may sit on.
+
+    Rule P2.
+    """
     buses: list[tuple[int, range]] = []
     controllers = _pci_controllers(domain)
     if include_root and not any(controller.index == 0 for controller in controllers):
@@ -181,6 +187,10 @@ def _conventional_buses(domain: Domain, *, include_root: bool) -> list[tuple[int
 
 
 def _free_conventional_slots(domain: Domain, *, include_root: bool = True) -> list[PciAddress]:
+    """Every free conventional slot, lowest bus index then lowest slot first.
+
+    Rule P1: slot 0, and i440fx's PIIX3 slot 1 of bus 0, are never free.
+    """
     used = _used_functions(domain)
     used_slots = {(bus, slot) for bus, slot, _ in used}
     reserved = (
@@ -197,6 +207,11 @@ def _free_conventional_slots(domain: Domain, *, include_root: bool = True) -> li
 
 
 def _place_conventional(domain: Domain, alias_prefix: str) -> PciPlacement:
+    """A conventional PCI slot on i440fx or pseries, growing by a bridge or a PHB.
+
+    Rules P3 and P4: one slot is kept free for a bridge; a ``pci-bridge`` goes into the last one
+    (pseries grows by a PHB instead, rule V5).
+    """
     free = _free_conventional_slots(domain)
     if len(free) >= 2:
         return PciPlacement(address=free[0])
@@ -267,7 +282,10 @@ def _lowest_unused(used: set[int]) -> int:
 
 
 def _place_pcie(domain: Domain, alias_prefix: str) -> PciPlacement:
-    """Slot 0 of an empty port, else of a new pcie-root-port."""
+    """Slot 0 of an empty port, else of a new pcie-root-port.
+
+    Rules E1 and E2.
+    """
     empty = _empty_ports(domain)
     if empty:
         return PciPlacement(address=PciAddress(bus=empty[0], slot=0))
@@ -275,7 +293,10 @@ def _place_pcie(domain: Domain, alias_prefix: str) -> PciPlacement:
 
 
 def _empty_ports(domain: Domain) -> list[int]:
-    """The indexes of root and downstream ports with nothing behind them, lowest first."""
+    """The indexes of root and downstream ports with nothing behind them, lowest first.
+
+    Rule E1.
+    """
     occupied_buses = {bus for bus, _, _ in _used_functions(domain)}
     return [
         controller.index
@@ -285,6 +306,10 @@ def _empty_ports(domain: Domain) -> list[int]:
 
 
 def _new_root_port(domain: Domain, alias_prefix: str) -> PciPlacement:
+    """A new pcie-root-port after every existing bus, the device at its slot 0.
+
+    Rule E2: chassis equal to its index, port equal to slot x 8 + function.
+    """
     port_address, keeps_numbers = _new_root_port_address(domain, _used_functions(domain))
     index = _next_controller_index(domain)
     root_port = AddedController(
@@ -309,6 +334,8 @@ def _new_root_port_address(
     """The first place for a new root port after every existing bus, else the first at all.
 
     The second value says whether the guest's bus numbers are kept.
+
+    Rules E3 and E6.
     """
     candidates = _root_port_candidates(domain, used)
     if not candidates:
@@ -326,7 +353,10 @@ def _new_root_port_address(
 def _root_port_candidates(
     domain: Domain, used: frozenset[tuple[int, int, int]]
 ) -> list[PciAddress]:
-    """Free functions of multifunction root-port slots, then completely free slots."""
+    """Free functions of multifunction root-port slots, then completely free slots.
+
+    Rules E3 and E4: a free function only in a slot whose function 0 is a multifunction root port.
+    """
     multifunction_port_slots = sorted(
         controller.device.address.slot
         for controller in _pci_controllers(domain)
@@ -358,6 +388,8 @@ def _place_conventional_on_pcie(domain: Domain, alias_prefix: str) -> PciPlaceme
     The bridge's bus goes after every existing bus when some port allows it: an empty port
     that is last in firmware order, else a new root port; else the first empty port, with a
     warning.
+
+    Rules E5 and E6; on arm virt too (rule V4).
     """
     free = _free_conventional_slots(domain, include_root=False)
     if free:

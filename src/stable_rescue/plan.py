@@ -85,7 +85,10 @@ _DEFAULT_BUS_PROPERTY = {
 
 
 def make_plan(domain: Domain, request: RescueRequest) -> Plan:
-    """The rescue plan for ``domain``; raises a ``RescueError`` when none is legal."""
+    """The rescue plan for ``domain``; raises a ``RescueError`` when none is legal.
+
+    A domain that carries a record is refused (rule R7).
+    """
     if domain.rescued:
         raise AlreadyRescued("domain already carries a rescue record; unrescue it first")
     check_reserved_aliases(domain)
@@ -98,6 +101,8 @@ def check_reserved_aliases(domain: Domain) -> None:
     """Refuse a device that already has an alias the rescue gives what it adds (rule O6).
 
     The rescue's own names would collide, and unrescue would remove the user's device.
+
+    Rule R7.
     """
     for device in domain.devices:
         alias = device.alias
@@ -110,7 +115,10 @@ def check_reserved_aliases(domain: Domain) -> None:
 
 
 def _plan_stable(domain: Domain, request: RescueRequest) -> Plan:
-    """Stable device rescue: every device stays; the rescue device is added, booting first."""
+    """Stable device rescue: every device stays; the rescue device is added, booting first.
+
+    No existing device changes (rule G1): only boot orders are renumbered.
+    """
     bus = resolve_bus(domain, request)
     check_device_on_bus(domain, request, bus)
     warnings = check_addresses(domain, request)
@@ -139,7 +147,10 @@ def _plan_stable(domain: Domain, request: RescueRequest) -> Plan:
 
 
 def _plan_legacy(domain: Domain, request: RescueRequest) -> Plan:
-    """Nova's historic layout: the rescue disk in the root's place, the root moved, others out."""
+    """Nova's historic layout: the rescue disk in the root's place, the root moved, others out.
+
+    Rules L1, L3 (the root needs an address, even with ``allow_unaddressed``), L4, L5 and L6.
+    """
     root = find_root(domain, plan_boot(domain).sequence)
     bus = _root_bus(root)
     check_device_on_bus(domain, request, bus)
@@ -206,6 +217,10 @@ def _root_bus(root: Disk) -> Bus:
 
 
 def _domain_warnings(domain: Domain) -> tuple[str, ...]:
+    """What the plan warns about the domain itself, whatever the rescue.
+
+    Rule S2: secure boot needs signed rescue media.
+    """
     warnings = live_dump_warnings(domain.live_signs)
     if domain.firmware.secure_boot:
         warnings += (
@@ -234,7 +249,10 @@ class _KernelChanges(TypedDict):
 
 
 def _kernel_changes(domain: Domain, request: RescueRequest) -> _KernelChanges:
-    """Direct kernel boot skips the disks: take it out, or replace it with the rescue kernel."""
+    """Direct kernel boot skips the disks: take it out, or replace it with the rescue kernel.
+
+    Rules K1, K2 and K3.
+    """
     kernel_kept = domain.firmware.kernel is not None
     return {
         "kernel_removed": kernel_kept and request.kernel is None,
@@ -323,7 +341,10 @@ def check_device_on_bus(domain: Domain, request: RescueRequest, bus: Bus) -> Non
 
 
 def check_addresses(domain: Domain, request: RescueRequest) -> tuple[str, ...]:
-    """Refuse devices without addresses unless the caller accepted the loss of stability."""
+    """Refuse devices without addresses unless the caller accepted the loss of stability.
+
+    Rules A1 and A3; controllers the XML omits count too (rule G2).
+    """
     unaddressed = [device.key for device in domain.devices if device.needs_address]
     # Controllers the XML omits but its devices use: libvirt adds and places them at define.
     unaddressed += implied_pci_controllers(domain) + implied_drive_controllers(domain)
@@ -352,7 +373,11 @@ class Placement:
 
 
 def place_rescue_device(domain: Domain, request: RescueRequest, bus: Bus) -> Placement:
-    """The rescue device's address, and the controllers added to make room for it."""
+    """The rescue device's address, and the controllers added to make room for it.
+
+    On arm virt, a domain whose virtio disks use virtio-mmio gets a virtio-mmio rescue disk (rule
+    M1).
+    """
     if bus is Bus.VIRTIO:
         if domain.machine.family is MachineFamily.S390_CCW:
             return Placement(address=place_ccw_device(domain))
@@ -376,6 +401,12 @@ def place_rescue_device(domain: Domain, request: RescueRequest, bus: Bus) -> Pla
 def _new_drive_controller(
     domain: Domain, request: RescueRequest, bus: Bus, index: int
 ) -> tuple[tuple[AddedController, ...], tuple[str, ...]]:
+    """The drive controller to add at ``index``, and the PCI controllers it needs.
+
+    Rule D5: ide at the PIIX3 function, fdc without address, sata without model, scsi of
+    ``hw_scsi_model`` (virtio-scsi by default, a PCIe endpoint on PCIe machines; rule V4 on arm
+    virt).
+    """
     controller_type = DRIVE_BUSES[bus].controller_type
     alias = f"{ALIAS_PREFIX}{controller_type}{index}"
     if bus is Bus.IDE:

@@ -112,7 +112,10 @@ class RescueRecord:
 
 
 def record_text(record: RescueRecord, indent: str, unit: str, newline: str) -> str:
-    """The record element, indented to sit at ``indent``."""
+    """The record element, indented to sit at ``indent``.
+
+    Rules R1 and R2.
+    """
     inner = indent + unit
     optional = (
         ("metadata", "created" if record.metadata_created else None),
@@ -162,6 +165,8 @@ def find_record(root: etree._Element) -> etree._Element | None:
 
     libvirt reads only the first ``<metadata>``; a record in any of them counts here, so that a
     second one is never rescued over or left behind by unrescue.
+
+    Any version counts, so an already rescued domain is refused (rule R7).
     """
     for metadata in root.findall("metadata"):
         for child in metadata:
@@ -476,7 +481,10 @@ def _added_kind(alias: str, element: etree._Element) -> bool:
 def rescued_elements(
     root: etree._Element, added: Sequence[etree._Element], kernel_added: bool
 ) -> tuple[etree._Element, ...]:
-    """What the digest covers: the added devices and, with ``kernel='added'``, the kernel."""
+    """What the digest covers: the added devices and, with ``kernel='added'``, the kernel.
+
+    Rule R9 (with rule K5's kernel).
+    """
     os_element = root.find("os")
     if not kernel_added or os_element is None:
         return tuple(added)

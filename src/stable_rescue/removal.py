@@ -26,6 +26,8 @@ def remove_children(
 
     A chunk goes back after the nearest kept sibling (by key, and which of that key), past the
     comments and processing instructions that followed it, or right after the chunk before it.
+
+    Rule R5 (and rule L4's detached disks in ``<devices>``).
     """
     chunks = []
     kept: list[str] = []
@@ -63,7 +65,10 @@ def restore_children(
     record: RescueRecord,
     parent_name: str,
 ) -> None:
-    """Put back the record's chunks of ``parent``, each where ``remove_children`` took it."""
+    """Put back the record's chunks of ``parent``, each where ``remove_children`` took it.
+
+    Rule N4.
+    """
     offset = writer.span(parent).start_tag_end
     for order, chunk in enumerate(record.removed, start=1):
         if chunk.parent != parent_name:
@@ -75,7 +80,10 @@ def restore_children(
 
 
 def _disk_offset(writer: Writer, devices: etree._Element, keys: dict[etree._Element, str]) -> int:
-    """After the last kept disk, else after ``<emulator>``, else first in ``<devices>``."""
+    """After the last kept disk, else after ``<emulator>``, else first in ``<devices>``.
+
+    Rule N4: libvirt sorts the disks again on define.
+    """
     kept = [element for element in keys if element.tag == "disk"]
     emulator = devices.find("emulator")
     if kept:

@@ -50,7 +50,11 @@ _PCI_MODEL_NAMES = {
 
 
 def render_rescue(document: Document, plan: Plan) -> str:
-    """The rescued domain: ``document``'s text with exactly the plan's changes spliced in."""
+    """The rescued domain: ``document``'s text with exactly the plan's changes spliced in.
+
+    The same document and plan give the same text, whatever the order of sets and dicts (rule O7).
+    Everything taken out or added is recorded (rule K5).
+    """
     writer = Writer(document)
     root = document.root
     check_no_reserved_aliases(root)
@@ -100,7 +104,10 @@ def render_rescue(document: Document, plan: Plan) -> str:
 
 
 def _insert_disk(writer: Writer, devices: etree._Element, plan: Plan) -> None:
-    """The rescue disk, after the last existing disk (or first among the devices)."""
+    """The rescue disk, after the last existing disk (or first among the devices).
+
+    Rule O3.
+    """
     disks = [child for child in devices if child.tag == "disk"]
     indent = writer.child_indent(devices)
     disk_text = writer.block(_disk_lines(plan), indent)
@@ -111,7 +118,10 @@ def _insert_disk(writer: Writer, devices: etree._Element, plan: Plan) -> None:
 
 
 def _insert_controllers(writer: Writer, devices: etree._Element, plan: Plan) -> None:
-    """Added controllers after the last controller, else right after the rescue disk."""
+    """Added controllers after the last controller, else right after the rescue disk.
+
+    Rule O4; in legacy mode, before the first disk (rule L7).
+    """
     disks = [child for child in devices if child.tag == "disk"]
     controllers = [child for child in devices if child.tag == "controller"]
     indent = writer.child_indent(devices)
@@ -147,6 +157,8 @@ def _replace_disks(
     The root is rewritten as a copy with its new name, address, boot order and alias; the
     original text goes into the record with the detached disks, so unrescue puts back exactly
     what was there.
+
+    Rules L5 and L7.
     """
     root_disk = document.find(moved.xpath)
     first_disk = next(child for child in devices if child.tag == "disk")
@@ -169,7 +181,10 @@ def _replace_disks(
 
 
 def _moved_root_text(document: Document, disk: etree._Element, moved: MovedDisk) -> str:
-    """The root disk's own text with its new target, address, boot order and alias."""
+    """The root disk's own text with its new target, address, boot order and alias.
+
+    Rule L5.
+    """
     copy = Writer(document)
     target = disk.find("target")
     assert target is not None  # parse requires <target dev> on every disk
@@ -242,6 +257,10 @@ def _disk_lines(plan: Plan) -> list[tuple[int, str]]:
 
 
 def _controller_lines(controller: AddedController) -> list[tuple[int, str]]:
+    """An added controller's lines, as ``(depth, line)`` pairs.
+
+    Rules D5, P4, E2 and V5: each added controller as libvirt writes it.
+    """
     model = controller.model or None
     lines: list[tuple[int, str]] = [
         (0, f"<controller{_attributes(type=controller.type, index=controller.index, model=model)}>")
@@ -289,6 +308,11 @@ def address_text(address: Address) -> str:
 
 
 def _apply_boot_changes(writer: Writer, document: Document, plan: Plan) -> tuple[BootRecord, ...]:
+    """Renumber the boot sequence as planned; each change is recorded for undo.
+
+    Rule B7: an existing ``<boot order>`` gets its new value, else one goes before ``<alias>`` or
+    ``<address>``.
+    """
     records = []
     for change in plan.boot_changes:
         device = document.find(change.xpath)
@@ -308,6 +332,10 @@ def _apply_boot_changes(writer: Writer, document: Document, plan: Plan) -> tuple
 def _remove_os_children(
     writer: Writer, root: etree._Element, plan: Plan
 ) -> tuple[RemovedChunk, ...]:
+    """Take out the ``<os>`` children the plan names, recording each.
+
+    Rules B4 and K1: ``<os><boot>`` entries and the kernel are taken out and recorded (rule R5).
+    """
     os_element = root.find("os")
     if os_element is None:
         return ()
@@ -371,6 +399,10 @@ def _kernel_lines(plan: Plan) -> list[str]:
 
 
 def _add_kernel(writer: Writer, root: etree._Element, plan: Plan) -> bool:
+    """Write the rescue kernel into ``<os>``; whether one was written.
+
+    Rule K2.
+    """
     if plan.kernel is None:
         return False
     os_element = root.find("os")
@@ -387,6 +419,10 @@ def _add_kernel(writer: Writer, root: etree._Element, plan: Plan) -> bool:
 
 
 def _write_record(writer: Writer, root: etree._Element, record: RescueRecord) -> None:
+    """The record, last in ``<metadata>``; a new ``<metadata>`` where libvirt writes it.
+
+    Rule R6.
+    """
     metadata = root.find("metadata")
     if metadata is not None and not writer.span(metadata).self_closing:
         indent = writer.child_indent(metadata)

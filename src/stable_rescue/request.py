@@ -124,7 +124,10 @@ def build_request(
     initrd: str | None = None,
     cmdline: str | None = None,
 ) -> RescueRequest:
-    """The request that ``properties`` and ``source`` describe."""
+    """The request that ``properties`` and ``source`` describe.
+
+    ``initrd`` or ``cmdline`` without ``kernel``, or an empty value, is refused (rule K4).
+    """
     mode, mode_reason = select_mode(properties)
     relevant: dict[str, str] = {}
     for name in KNOWN_PROPERTIES:

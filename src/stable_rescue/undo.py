@@ -33,6 +33,8 @@ def undo_rescue(document: Document) -> str:
     The record is untrusted (docs/security.md): ``read_record``, ``find_added`` and
     ``check_binding`` refuse one that asks for more than its rescue changed (rules N1, N2, R8
     to R10), and the result must be a domain rescue would accept (rule N7).
+
+    ``unrescue(rescue(x).xml) == x`` (rule N6).
     """
     root = document.root
     record_element = find_record(root)
@@ -99,6 +101,10 @@ def _remove_record(writer: Writer, record_element: etree._Element, record: Rescu
 def _restore_boot(
     writer: Writer, root: etree._Element, record: RescueRecord, added: set[etree._Element]
 ) -> None:
+    """Give each recorded device its old boot order back, or take its ``<boot>`` out.
+
+    Rule N3.
+    """
     devices = root.find("devices")
     if not record.boot:
         return
@@ -122,6 +128,10 @@ def _restore_boot(
 
 
 def _restore_os(writer: Writer, root: etree._Element, record: RescueRecord) -> None:
+    """Take the rescue kernel out of ``<os>``, and put back what the rescue took out.
+
+    Rules N4 and K5.
+    """
     os_element = root.find("os")
     if os_element is None:
         if any(chunk.parent == "os" for chunk in record.removed) or record.kernel_added:
@@ -143,6 +153,10 @@ def _restore_os(writer: Writer, root: etree._Element, record: RescueRecord) -> N
 def _restore_devices(
     writer: Writer, root: etree._Element, record: RescueRecord, added: set[etree._Element]
 ) -> None:
+    """Put back the disks legacy mode detached.
+
+    Rule N4 (legacy mode's detached disks, rule L4).
+    """
     devices = root.find("devices")
     if devices is None:
         if any(chunk.parent == "devices" for chunk in record.removed):
@@ -160,6 +174,8 @@ def check_restored(text: str) -> None:
 
     Malformed, still rescued, or a domain that rescue itself would refuse (a disk put back
     twice, two devices on one address).
+
+    Rule N7.
     """
     try:
         document = read_document(text)

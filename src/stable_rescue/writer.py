@@ -28,7 +28,10 @@ DEFAULT_UNIT = "  "
 
 
 class Writer:
-    """Collects edits against one document, in its indentation and newline style."""
+    """Collects edits against one document, in its indentation and newline style.
+
+    Every byte no edit names comes back unchanged (rule O1).
+    """
 
     def __init__(self, document: Document) -> None:
         self.document = document
@@ -41,6 +44,10 @@ class Writer:
         return self.document.span(element)
 
     def indent_of(self, element: etree._Element) -> str:
+        """The indentation of ``element``'s line, else its parent's and one step more.
+
+        New lines take the indentation of their neighbours (rule O2).
+        """
         found = indentation(self.text, self.span(element))
         if found is not None:
             return found
@@ -136,7 +143,10 @@ class Writer:
 
 
 def indent_unit(document: Document) -> str:
-    """The document's indentation step, from the first nested element (two spaces if none)."""
+    """The document's indentation step, from the first nested element (two spaces if none).
+
+    Rule O2.
+    """
     root = document.root
     for child in root:
         if isinstance(child.tag, str):
