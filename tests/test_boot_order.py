@@ -19,6 +19,8 @@ def test_boot_order_read_in_base_10_and_restored_as_written(text: str, order: in
 
     The rescue renumbers it behind the rescue disk, and unrescue gives back the very text the
     input had, not libvirt's canonical form.
+
+    Rules B7 and N3.
     """
     domain_xml = golden_input("pc-boot-orders", [("<boot order='5'/>", f"<boot order='{text}'/>")])
     result = stable_rescue.rescue(domain_xml, {"hw_rescue_bus": "usb"}, IMG, source_format="raw")
@@ -41,7 +43,10 @@ def test_boot_order_not_decimal_refused(text: str) -> None:
 
 
 def test_tampered_recorded_order_refused() -> None:
-    """A recorded old order that libvirt would not read is a damaged record, never written back."""
+    """A recorded old order that libvirt would not read is a damaged record, never written back.
+
+    Rule N3.
+    """
     domain_xml = golden_input("pc-boot-orders", [])
     rescued = stable_rescue.rescue(domain_xml, {"hw_rescue_bus": "usb"}, IMG, source_format="raw")
     assert rescued.xml.count("old='5'") == 1

@@ -379,7 +379,10 @@ def test_iscsi_name(iqn: str, lun: str) -> None:
 @example("/boot/vmlinuz", "/boot/initrd", "a\ufffeb")
 @example("</kernel><evil/>", "a&b", "]]>\r\n\t'\"")
 def test_kernel_initrd_cmdline(kernel: str, initrd: str, cmdline: str) -> None:
-    """Kernel, initrd and cmdline: refused, or <os> text exactly."""
+    """Kernel, initrd and cmdline: refused, or <os> text exactly.
+
+    Rule K2.
+    """
     root = rescued(STABLE, FILE, kernel=kernel, initrd=initrd, cmdline=cmdline)
     if root is not None:
         assert root.findtext("os/kernel") == kernel

@@ -35,7 +35,10 @@ def test_legacy_mode_without_rescue_properties() -> None:
 
 
 def test_rescue_disk_takes_root_place_and_root_moves() -> None:
-    """The rescue disk gets vda and its address; the root takes the next free name."""
+    """The rescue disk gets vda and its address; the root takes the next free name.
+
+    Rules L3 and L5.
+    """
     plan = legacy_plan(NOVA)
     assert (plan.target, plan.address, plan.boot_order) == (
         "vda",
@@ -51,7 +54,10 @@ def test_rescue_disk_takes_root_place_and_root_moves() -> None:
 
 
 def test_other_disks_detached_config_drive_kept() -> None:
-    """Every disk but root and the config drive (disk.config) is detached, with a warning."""
+    """Every disk but root and the config drive (disk.config) is detached, with a warning.
+
+    Rules L2 and L4.
+    """
     plan = legacy_plan(NOVA)
     assert [disk.key for disk in plan.detached] == ["disk:vdb", "disk:vdc"]
     assert any("detaches 2 disk(s)" in warning for warning in plan.warnings)
@@ -65,6 +71,8 @@ def test_root_is_first_disk_of_boot_sequence() -> None:
 
     A cdrom booting first is not root. The detached cdrom leaves the sequence and the gap
     closes (rule B2): root 2, and the NIC keeps its 3, so it is not touched.
+
+    Rules L1 and L6.
     """
     plan = legacy_plan(Q35_SATA)
     moved = plan.root_moved
@@ -85,7 +93,10 @@ def test_root_falls_back_to_first_disk_in_libvirt_order() -> None:
 
 
 def test_config_drive_on_rbd_is_kept() -> None:
-    """An RBD image named <uuid>_disk.config is a config drive too."""
+    """An RBD image named <uuid>_disk.config is a config drive too.
+
+    Rule L2.
+    """
     plan = stable_rescue.plan_rescue(
         golden_input("legacy-q35-scsi-kernel"), {}, IMG, source_format="raw"
     )
@@ -93,7 +104,10 @@ def test_config_drive_on_rbd_is_kept() -> None:
 
 
 def test_unaddressed_root_refused_even_when_allowed() -> None:
-    """The rescue disk takes the root's address, so the root must have one."""
+    """The rescue disk takes the root's address, so the root must have one.
+
+    Rule L3.
+    """
     edits = (
         ("      <address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/>\n", ""),
     )
@@ -106,7 +120,10 @@ def test_unaddressed_root_refused_even_when_allowed() -> None:
 
 
 def test_root_alias_is_replaced_and_restored() -> None:
-    """A root with a user alias: the copy carries ours, unrescue gives the user's back."""
+    """A root with a user alias: the copy carries ours, unrescue gives the user's back.
+
+    Rule L5.
+    """
     edits = (
         (
             "      <target dev='vda' bus='virtio'/>\n",
@@ -127,7 +144,10 @@ def test_root_with_boot_order_keeps_element() -> None:
 
 
 def test_comments_between_detached_disks_come_back_in_place() -> None:
-    """Comments and PIs around detached disks stay; unrescue puts each disk back among them."""
+    """Comments and PIs around detached disks stay; unrescue puts each disk back among them.
+
+    Rules R5 and N4.
+    """
     rescued = legacy_round_trip("legacy-pc-comments")
     assert "<!-- ephemeral disk --><?nova eph0?>" in rescued
 
@@ -146,6 +166,8 @@ def test_detached_disk_anchor_lost_after_reformat_goes_among_disks() -> None:
 
     libvirt sorts disks on define, so their place among the devices carries no meaning; what
     must not happen is an error or a lost disk.
+
+    Rule N4.
     """
     original = golden_input(NOVA)
     rescued = stable_rescue.rescue(original, {}, IMG, source_format="raw").xml

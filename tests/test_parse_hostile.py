@@ -274,7 +274,10 @@ def test_space_not_written_literally_among_children_is_invalid_domain(
 
 @pytest.mark.parametrize("space", ["\u00a0", "\u2028", "\u3000", "\u0085", "\u2003"])
 def test_unicode_space_indenting_a_device_child_is_invalid_domain(space: str) -> None:
-    """Refused: render copied that indentation into the <boot> it adds, then left it behind."""
+    """Refused: render copied that indentation into the <boot> it adds, then left it behind.
+
+    New lines copy the neighbours' indentation (rule O2), so it must be spaces and tabs.
+    """
     xml = BASE.replace("      <driver", "      " + space + "<driver", 1)
     with pytest.raises(InvalidDomain, match="indentation"):
         _rescue(xml)
@@ -351,6 +354,7 @@ def _crowded_domain(count: int) -> str:
 
 @pytest.mark.parametrize("count", [0, 1, 2, 3000])
 def test_child_paths_equal_getpath(count: int) -> None:
+    """``child_paths`` gives each child the xpath ``getpath`` gives it."""
     root = etree.fromstring(_crowded_domain(count))
     tree = root.getroottree()
     for parent in root.iter(etree.Element):
@@ -361,6 +365,7 @@ def test_child_paths_equal_getpath(count: int) -> None:
 
 
 def test_parse_domain_paths_equal_getpath() -> None:
+    """Each device's xpath is getpath's, and its key is device_keys' (rule R4)."""
     document = read_document(_crowded_domain(3000))
     tree = document.root.getroottree()
     domain = parse_domain(document)

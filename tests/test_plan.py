@@ -656,7 +656,10 @@ UNADDRESSED = "disk:vda, interface:52:54:00:5a:00:01"
 
 
 def test_unaddressed_devices_refused() -> None:
-    """Devices without addresses are refused by default, naming them."""
+    """Devices without addresses are refused by default, naming them.
+
+    Rules A1 and A2: a disk and an interface are addressable.
+    """
     with pytest.raises(stable_rescue.RescueError) as caught:
         plan("pc-unaddressed", {"hw_rescue_bus": "virtio"})
     assert caught.value.code == "unaddressed-devices"
@@ -667,7 +670,10 @@ def test_unaddressed_devices_refused() -> None:
 
 
 def test_unaddressed_devices_allowed_with_warning() -> None:
-    """allow_unaddressed proceeds, and the plan says which guarantee is lost."""
+    """allow_unaddressed proceeds, and the plan says which guarantee is lost.
+
+    Rule A3.
+    """
     result = plan("pc-unaddressed", {"hw_rescue_bus": "virtio"}, allow_unaddressed=True)
     assert result.warnings == (
         f"devices without an address ({UNADDRESSED}) will be placed by libvirt after the rescue "
@@ -740,7 +746,10 @@ SECURE_BOOT_CASES = [
 
 @pytest.mark.parametrize(("edits", "warnings"), SECURE_BOOT_CASES)
 def test_secure_boot_warning(edits: Edits, warnings: tuple[str, ...]) -> None:
-    """UEFI with secure boot on warns that the rescue media must be signed."""
+    """UEFI with secure boot on warns that the rescue media must be signed.
+
+    Rule S2.
+    """
     result = plan("q35-uefi-secure-boot", {"hw_rescue_bus": "virtio"}, edits=edits)
     assert result.warnings == warnings
 

@@ -582,9 +582,9 @@ def test_rescue_boots_first_then_the_previous_sequence(
 
     **B1** "The rescue device gets <boot order='1'/>"; **B2** "Every device that was bootable
     before keeps its place in the sequence, as orders 2, 3, ... in the old order (gaps are
-    closed)"; **B3**-**B6** what the old sequence is (tests/brute_force.py's ``boot_sequence``);
-    no other device gets an order. **K1**-**K3** the kernel is taken out, or replaced by the
-    rescue kernel.
+    closed)"; **B3**, **B4**, **B5** and **B6** what the old sequence is
+    (tests/brute_force.py's ``boot_sequence``); no other device gets an order. **K1**-**K3** the
+    kernel is taken out, or replaced by the rescue kernel.
     """
     result, _ = attempt(domain, request)
     if result is None:

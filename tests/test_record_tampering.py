@@ -91,7 +91,10 @@ def test_forged_metadata_text_cannot_write_qemu_commandline() -> None:
 
 
 def test_metadata_text_of_an_empty_metadata_is_put_back() -> None:
-    """The legitimate case: <metadata/> and <metadata /> come back byte for byte."""
+    """The legitimate case: <metadata/> and <metadata /> come back byte for byte.
+
+    Rules R2 and R6.
+    """
     for empty in ("<metadata/>", "<metadata />"):
         original = golden_input(PC, (("</uuid>", f"</uuid>\n  {empty}"),))
         xml = stable_rescue.rescue(original, STABLE, IMG, source_format="raw").xml
@@ -425,6 +428,8 @@ def test_empty_devices_is_expanded_and_restored(empty: str) -> None:
     """The rescue disk goes inside an empty <devices/>, and unrescue gives back its text.
 
     Before: the disk was written after <devices/>, outside it: a disk libvirt never sees.
+
+    Rules R2 (``devices='expanded'``) and R6.
     """
     original = re.sub(r"<devices>.*</devices>", empty, golden_input(PC), flags=re.S)
     xml = stable_rescue.rescue(original, STABLE, IMG, source_format="raw").xml

@@ -275,7 +275,10 @@ BOOT_OPTIONS_REFUSED = [
 
 @pytest.mark.parametrize(("options", "message"), BOOT_OPTIONS_REFUSED)
 def test_boot_options_refused(options: dict[str, Any], message: str) -> None:
-    """An initrd or cmdline needs a kernel; each option given is a non-empty string."""
+    """An initrd or cmdline needs a kernel; each option given is a non-empty string.
+
+    Rule K4.
+    """
     with pytest.raises(RescueError) as caught:
         build_request({"hw_rescue_bus": "virtio"}, SOURCE, source_format="raw", **options)
     assert caught.value.code == "invalid-boot-options"
