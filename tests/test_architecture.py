@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,45 @@ def test_no_public_name_is_also_a_module() -> None:
     of the same name would be lost (``stable_rescue.verify`` was both).
     """
     assert set(stable_rescue.__all__) & {*MODULES, "testing"} == set()
+
+
+# --- docs/architecture.md: its module table in step with the modules ----------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+# A row of the table: | `module.py` | concept | rules | tests |
+ROW = re.compile(r"^\| `(?P<module>[\w]+)\.py` \|[^|]*\|(?P<rules>[^|]*)\|(?P<tests>[^|]*)\|$")
+
+
+def table_rows() -> dict[str, tuple[list[str], list[str]]]:
+    """Each module of the table, with the rule ids and test modules its row names."""
+    rows = {}
+    for line in ARCHITECTURE.read_text(encoding="utf-8").splitlines():
+        match = ROW.match(line)
+        if match:
+            assert match["module"] not in rows, f"{match['module']} has two rows"
+            rows[match["module"]] = (
+                re.findall(r"\b[A-Z][0-9]+\b", match["rules"]),
+                re.findall(r"`(test_\w+)`", match["tests"]),
+            )
+    return rows
+
+
+def test_architecture_table_lists_every_module() -> None:
+    """docs/architecture.md has one row per module of the package, and no row for another."""
+    assert set(table_rows()) == set(MODULES)
+
+
+@pytest.mark.parametrize("module", sorted(table_rows()), ids=str)
+def test_architecture_table_row_holds(module: str) -> None:
+    """A row's rules are cited in its module, and its tests exist.
+
+    So the table says where a rule lives only where the module's docstrings say so too.
+    """
+    rules, tests = table_rows()[module]
+    text = (SOURCE / f"{module}.py").read_text(encoding="utf-8")
+    for rule in rules:
+        assert re.search(rf"\b{rule}\b", text), f"{module}.py does not cite rule {rule}"
+    assert tests, f"{module} names no test"
+    for test in tests:
+        assert (ROOT / "tests" / f"{test}.py").is_file(), test
