@@ -149,7 +149,11 @@ def stand_ins(directory: Path, domain: Path) -> dict[str, str]:
         script = bin_directory / name
         script.write_text(template.format(python=sys.executable, domain=str(domain)))
         script.chmod(0o755)
-    (bin_directory / "python3").symlink_to(sys.executable)
+    # A script, not a symbolic link: a venv's python found through a link elsewhere no longer
+    # sees its venv (pyvenv.cfg is looked for beside the link), nor the package installed there.
+    python = bin_directory / "python3"
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
     return {**os.environ, "PATH": f"{bin_directory}{os.pathsep}{os.environ['PATH']}"}
 
 
