@@ -176,13 +176,6 @@ def test_default_requests_are_refused_only_by_the_domain(xml: str, call: RescueC
         assert refusal.code in DOMAIN_REFUSALS, f"{refusal.code}: {refusal}"
 
 
-@quick
-@given(call=rescue_requests(legacy=True, kernel=True, invalid=True))
-def test_every_request_can_be_drawn(call: RescueCall) -> None:
-    """With every knob on, the draws include what the defaults leave out (counted below)."""
-    assert isinstance(call, RescueCall)
-
-
 def test_knobs_widen_the_draws() -> None:
     """``legacy``, ``kernel`` and ``invalid`` each add requests the defaults never draw."""
     seen: set[str] = set()

@@ -175,9 +175,10 @@ def generated_domains(
     ``machines``: any of ``MACHINES``. ``min_disks``/``max_disks``: bounds on the number of
     ``<disk>`` elements (``max_disks=None``: up to seven, and more when a drive bus is filled).
     ``crowded``: ``True`` fills the PCI topology (up to three places left; s390x has none to
-    fill) and one drive bus as far as ``max_disks`` allows, ``False`` never, ``None`` now and
-    then. ``kernel_boot``: some domains boot a kernel directly; their rescue removes it, which
-    ``verify`` reports as ``os-boot-changed`` (the guest no longer boots that kernel).
+    fill) and adds disks to fill one drive bus's controllers, up to ``max_disks``; ``False``
+    never, ``None`` now and then. ``kernel_boot``: some domains boot a kernel directly; their
+    rescue removes it, which ``verify`` reports as ``os-boot-changed`` (the guest no longer boots
+    that kernel).
     """
     unknown = sorted(set(machines) - set(FAMILIES))
     if not machines or unknown:
