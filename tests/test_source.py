@@ -359,6 +359,14 @@ REFUSED = [
         id="iscsi-lun-not-a-number",
     ),
     pytest.param(
+        # libvirt cuts IQN/LUN at the first slash, so this would reach QEMU as target 'iqn.x:a'.
+        "iscsi://192.0.2.10/iqn.2010-10.org.example:a/b/1",
+        None,
+        "iscsi source 'iscsi://192.0.2.10/iqn.2010-10.org.example:a/b/1'; "
+        "expected iscsi://HOST/IQN/LUN",
+        id="iscsi-slash-in-iqn",
+    ),
+    pytest.param(
         "iscsi://h1,h2/iqn.2010-10.org.example:rescue/1",
         None,
         "iscsi source 'iscsi://h1,h2/iqn.2010-10.org.example:rescue/1' names 2 hosts; expected one",
@@ -1171,8 +1179,14 @@ SOURCES_REFUSED = [
     pytest.param(
         _iscsi(name="iqn.2010-10.org.example:rescue/\u00b2"),
         "RescueSource name 'iqn.2010-10.org.example:rescue/\u00b2' for protocol 'iscsi'; "
-        "expected IQN/LUN, the LUN in ASCII digits",
+        "expected IQN/LUN, the IQN without '/' and the LUN in ASCII digits",
         id="iscsi-lun-not-ascii-digits",
+    ),
+    pytest.param(
+        _iscsi(name="iqn.2010-10.org.example:a/b/1"),
+        "RescueSource name 'iqn.2010-10.org.example:a/b/1' for protocol 'iscsi'; "
+        "expected IQN/LUN, the IQN without '/' and the LUN in ASCII digits",
+        id="iscsi-slash-in-iqn",
     ),
     pytest.param(
         _iscsi(snapshot="s"),

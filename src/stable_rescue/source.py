@@ -377,8 +377,7 @@ def _network_source(uri: str) -> RescueSource:
             f"iscsi source '{shown(uri)}' names {len(hosts)} hosts; expected one", source=uri
         )
     name = _decode(path, uri)
-    iqn, _, lun = name.rpartition("/")
-    if not iqn or not _DIGITS.fullmatch(lun):
+    if not _is_iqn_and_lun(name):
         raise InvalidSource(
             f"iscsi source '{shown(uri)}'; expected iscsi://HOST/IQN/LUN", source=uri
         )
@@ -597,6 +596,16 @@ def _field_text(field: str, value: object) -> str:
     return value
 
 
+def _is_iqn_and_lun(name: str) -> bool:
+    """``IQN/LUN`` as libvirt splits it: at the *first* slash, so the IQN cannot hold one.
+
+    libvirt's ``qemuBlockStorageSourceGetISCSIProps`` cuts the target at ``strchr(path, '/')``
+    and reads the rest as a base-10 LUN; ``iqn/x/1`` would reach QEMU as target ``iqn``.
+    """
+    iqn, _, lun = name.partition("/")
+    return bool(iqn) and _DIGITS.fullmatch(lun) is not None
+
+
 def _check_network_name(source: RescueSource, protocol: str) -> None:
     """rbd: ``POOL/IMAGE`` and maybe a snapshot; iscsi: ``IQN/LUN`` and no snapshot."""
     name = str(source.name)
@@ -613,11 +622,10 @@ def _check_network_name(source: RescueSource, protocol: str) -> None:
                 field="snapshot",
             )
         return
-    iqn, _, lun = name.rpartition("/")
-    if not iqn or not _DIGITS.fullmatch(lun):
+    if not _is_iqn_and_lun(name):
         raise InvalidSource(
-            f"RescueSource name '{shown(name)}' for protocol 'iscsi'; expected IQN/LUN, the LUN "
-            "in ASCII digits",
+            f"RescueSource name '{shown(name)}' for protocol 'iscsi'; expected IQN/LUN, the IQN "
+            "without '/' and the LUN in ASCII digits",
             field="name",
         )
     if source.snapshot is not None:
