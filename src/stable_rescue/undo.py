@@ -36,6 +36,16 @@ def undo_rescue(document: Document) -> str:
 
     ``unrescue(rescue(x).xml) == x`` (rule N6).
     """
+    restored = _undone_text(document)
+    # The rescued tree is freed before the result is read again: one tree at a time, not two
+    # (peak memory, docs/performance.md).
+    del document
+    check_restored(restored)
+    return restored
+
+
+def _undone_text(document: Document) -> str:
+    """The text with every recorded change undone; not yet checked (rule N7)."""
     root = document.root
     record_element = find_record(root)
     if record_element is None:
@@ -51,13 +61,11 @@ def undo_rescue(document: Document) -> str:
     check_binding(record, root, rescued_elements(root, added, record.kernel_added))
     _remove_record(writer, record_element, record)
     try:
-        restored = writer.result()
+        return writer.result()
     except OverlappingEdits:
         raise InvalidRescueRecord(
             "rescue record asks to change one part of the domain twice; the record is damaged"
         ) from None
-    check_restored(restored)
-    return restored
 
 
 def _remove_added(
