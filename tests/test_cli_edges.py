@@ -415,6 +415,15 @@ def test_status(domain: Path, tmp_path: Path) -> None:
         "target": "sda",
         "bus": "usb",
     }
+    # Rule R1: a domain rescued by 0.1.0, its record under the provisional namespace.
+    current = rescued_text(domain)
+    assert "'urn:stable-rescue:rescue:1'" in current
+    provisional = tmp_path / "provisional.xml"
+    provisional.write_text(
+        current.replace("urn:stable-rescue:rescue:1", "http://stable-rescue.org/xmlns/rescue/1"),
+        encoding="utf-8",
+    )
+    assert run("status", str(provisional)).stdout == "rescued: stable mode, rescue disk sda (usb)\n"
     plain = run("status", str(domain))
     assert (plain.returncode, plain.stdout) == (3, "not rescued\n")
     assert json.loads(run("status", "--json", str(domain)).stdout) == {"rescued": False}

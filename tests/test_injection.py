@@ -32,7 +32,7 @@ STABLE = {"hw_rescue_bus": "virtio"}
 FILE = "/var/lib/libvirt/images/rescue.iso"
 SECRET = "2a5b08e2-2ab4-4ec1-9e3c-bd6a8c4dbe1a"
 FSID = "b0f3b6a4-5c1e-4e0a-9a7d-3f1c2e4d5a6b"
-RECORD_NAMESPACE = "http://stable-rescue.org/xmlns/rescue/1"
+RECORD_NAMESPACE = "urn:stable-rescue:rescue:1"
 DISK_ALIAS = "ua-stable-rescue-disk"
 ADDED_PREFIX = "ua-stable-rescue-"
 

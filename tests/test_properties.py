@@ -47,7 +47,9 @@ from tests.strategies import (
     sample,
 )
 
-RECORD_NAMESPACE_PREFIX = "http://stable-rescue.org/xmlns/rescue/"
+RECORD_NAMESPACE_PREFIX = "urn:stable-rescue:rescue:"
+RECORD_NAMESPACE = "urn:stable-rescue:rescue:1"
+PROVISIONAL_RECORD_NAMESPACE = "http://stable-rescue.org/xmlns/rescue/1"
 ADDED_PREFIX = "ua-stable-rescue-"
 RESCUE_ALIAS = "ua-stable-rescue-disk"
 ERROR_CODES = frozenset(error.code for error in ALL_ERRORS)
@@ -673,6 +675,13 @@ def test_unrescue_is_the_exact_inverse(domain: GeneratedDomain, request: RescueC
     with pytest.raises(stable_rescue.RescueError) as twice:
         request.rescue(result.xml)
     assert twice.value.code == "already-rescued"
+    # R1: a record 0.1.0 wrote, the same format under the provisional namespace, reads the same.
+    assert result.xml.count(RECORD_NAMESPACE) == 1
+    provisional = result.xml.replace(RECORD_NAMESPACE, PROVISIONAL_RECORD_NAMESPACE)
+    assert stable_rescue.unrescue(provisional) == domain.xml
+    with pytest.raises(stable_rescue.RescueError) as provisional_twice:
+        request.rescue(provisional)
+    assert provisional_twice.value.code == "already-rescued"
 
 
 # --- samples: other interpreters, a real libvirt -----------------------------------------------

@@ -27,6 +27,8 @@ RECORD_START = "<stable-rescue:rescue "
 ADDED_DISK = "<stable-rescue:added alias='ua-stable-rescue-disk'/>"
 BINDING = re.compile(r" name='[^']*'(?: uuid='[^']*')? added-sha256='[0-9a-f]{64}'")
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
+RECORD_NAMESPACE = "urn:stable-rescue:rescue:1"
+PROVISIONAL_NAMESPACE = "http://stable-rescue.org/xmlns/rescue/1"
 
 
 def rescued(case: str = PC, properties: dict[str, str] | None = None) -> str:
@@ -351,6 +353,35 @@ def test_previous_release_record_still_gets_the_structural_checks() -> None:
     xml = old_format(rescued())
     refused(with_record_child(xml, removed("devices", "\n    <disk type='file'/>")))
     refused(with_record_child(xml, "<stable-rescue:added alias='ua-nic0'/>"))
+
+
+def test_provisional_namespace_record_still_unrescues() -> None:
+    """Rule R1: a record 0.1.0 wrote under its provisional namespace is read as a current one."""
+    for case, properties in ((PC, STABLE), (NOVA, {}), ("pc-kernel-replaced", STABLE)):
+        original = golden_input(case)
+        kernel = "/boot/rescue-vmlinuz" if case == "pc-kernel-replaced" else None
+        xml = stable_rescue.rescue(
+            original, properties, IMG, source_format="raw", kernel=kernel
+        ).xml
+        provisional = xml.replace(RECORD_NAMESPACE, PROVISIONAL_NAMESPACE)
+        assert provisional != xml
+        assert stable_rescue.is_rescued(provisional)
+        assert stable_rescue.unrescue(provisional) == original
+
+
+def test_record_of_two_namespaces_is_refused() -> None:
+    """A record's children are in its own namespace; one from the other name is forged."""
+    child = f"<old:added xmlns:old='{PROVISIONAL_NAMESPACE}' alias='ua-stable-rescue-scsi0'/>"
+    refused(with_record_child(rescued(), child), "unknown element")
+
+
+def test_future_version_under_either_name_is_refused() -> None:
+    """Rule R7 and N1: a later version is rescued, and not undone by halves."""
+    xml = rescued()
+    for namespace in ("urn:stable-rescue:rescue:2", "http://stable-rescue.org/xmlns/rescue/2"):
+        later = xml.replace(RECORD_NAMESPACE, namespace).replace("version='1'", "version='2'")
+        assert stable_rescue.is_rescued(later)
+        refused(later, namespace, RECORD_NAMESPACE)
 
 
 def test_name_or_uuid_without_digest_is_refused() -> None:

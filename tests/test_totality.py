@@ -32,7 +32,8 @@ RESCUED = [
     for case in golden_cases()
     if case.is_rescue and case.expected_xml_path.exists()
 ]
-RECORD = "{http://stable-rescue.org/xmlns/rescue/1}rescue"
+RECORD = "{urn:stable-rescue:rescue:1}rescue"
+PROVISIONAL_RECORD = "{http://stable-rescue.org/xmlns/rescue/1}rescue"
 _RESCUED_PC = next(
     case.expected_xml_path.read_text(encoding="utf-8")
     for case in golden_cases()
@@ -157,3 +158,4 @@ def test_any_mutation_of_a_rescued_domain_unrescues_or_refuses(xml: str) -> None
         return
     root = etree.fromstring(restored.encode())
     assert root.find(f"metadata/{RECORD}") is None
+    assert root.find(f"metadata/{PROVISIONAL_RECORD}") is None

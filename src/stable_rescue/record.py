@@ -2,7 +2,9 @@
 
 ``unrescue`` needs no file outside the XML (Nova's host-side ``unrescue.xml`` blocked live
 migration of rescued guests). The namespace carries the format's version; a reader refuses a
-version it does not know rather than undo half of it.
+version it does not know rather than undo half of it. The namespace is a permanent contract
+(rule R1): records are written under ``urn:stable-rescue:rescue:1``; those 0.1.0 wrote under
+its provisional name are read as well, and count as rescued.
 
 The record is untrusted input (docs/security.md): whoever edits it must not gain more than
 editing the domain XML gives. So the reader accepts only what the record's own rescue could
@@ -26,8 +28,13 @@ from stable_rescue.errors import InvalidDomain, InvalidRescueRecord
 from stable_rescue.model import Mode
 from stable_rescue.xmltext import escape_attribute, escape_text, scan
 
-RECORD_NAMESPACE = "http://stable-rescue.org/xmlns/rescue/1"
-RECORD_NAMESPACE_PREFIX = "http://stable-rescue.org/xmlns/rescue/"
+# A URN, not a URL: it names the format and needs no domain that the project could lose.
+RECORD_NAMESPACE = "urn:stable-rescue:rescue:1"
+# 0.1.0 wrote the same format, version 1, under a URL the project never held (rule R1).
+PROVISIONAL_RECORD_NAMESPACE = "http://stable-rescue.org/xmlns/rescue/1"
+READABLE_NAMESPACES = (RECORD_NAMESPACE, PROVISIONAL_RECORD_NAMESPACE)
+# A record in a namespace under either, of any version, means rescued (rule R7).
+_RECORD_NAMESPACE_PREFIXES = ("urn:stable-rescue:rescue:", "http://stable-rescue.org/xmlns/rescue/")
 RECORD_VERSION = "1"
 PREFIX = "stable-rescue"
 # The elements whose children a rescue may take out, by mode (rule R5): boot and kernel
@@ -170,11 +177,17 @@ def find_record(root: etree._Element) -> etree._Element | None:
     """
     for metadata in root.findall("metadata"):
         for child in metadata:
-            if isinstance(child.tag, str) and etree.QName(child).namespace is not None:
-                namespace = etree.QName(child).namespace or ""
-                if namespace.startswith(RECORD_NAMESPACE_PREFIX):
-                    return child
+            if is_record_element(child):
+                return child
     return None
+
+
+def is_record_element(element: etree._Element) -> bool:
+    """Whether ``element`` is in a rescue record namespace, of any version (rule R7)."""
+    if not isinstance(element.tag, str):
+        return False
+    namespace = etree.QName(element).namespace
+    return namespace is not None and namespace.startswith(_RECORD_NAMESPACE_PREFIXES)
 
 
 def read_record(element: etree._Element) -> RescueRecord:
@@ -184,7 +197,7 @@ def read_record(element: etree._Element) -> RescueRecord:
     ``find_added`` and ``check_binding`` check it against the domain (rules N2, R9).
     """
     namespace = etree.QName(element).namespace
-    if namespace != RECORD_NAMESPACE or element.get("version") != RECORD_VERSION:
+    if namespace not in READABLE_NAMESPACES or element.get("version") != RECORD_VERSION:
         raise InvalidRescueRecord(
             f"rescue record {namespace} version {element.get('version')!r}; "
             f"expected {RECORD_NAMESPACE} version '{RECORD_VERSION}'"
@@ -211,7 +224,7 @@ def read_record(element: etree._Element) -> RescueRecord:
         if not isinstance(child.tag, str):
             continue
         name = etree.QName(child)
-        if name.namespace != RECORD_NAMESPACE:
+        if name.namespace != namespace:
             raise InvalidRescueRecord(f"unknown element {child.tag} in the rescue record")
         if name.localname == "added" and child.get("alias"):
             added.append(_added_alias(child.get("alias", ""), mode))

@@ -24,7 +24,7 @@ from stable_rescue.boot import plan_boot
 from stable_rescue.document import Document, read_document
 from stable_rescue.model import Address, Device, Mode
 from stable_rescue.parse import parse_domain
-from stable_rescue.record import RECORD_NAMESPACE_PREFIX
+from stable_rescue.record import is_record_element
 
 # Finding kinds (kebab-case, part of the API).
 ADDED = "added"
@@ -385,10 +385,7 @@ def _top_level(root: etree._Element) -> dict[str, list[tuple[object, ...]]]:
 def _canonical_metadata(metadata: etree._Element) -> tuple[object, ...] | None:
     """``<metadata>`` without this library's record; None when nothing else is in it."""
     kept = [
-        child
-        for child in metadata
-        if isinstance(child.tag, str)
-        and not (etree.QName(child).namespace or "").startswith(RECORD_NAMESPACE_PREFIX)
+        child for child in metadata if isinstance(child.tag, str) and not is_record_element(child)
     ]
     if not kept:
         return None
