@@ -58,6 +58,19 @@ def test_golden_stable_rescue_is_ok(case: GoldenCase) -> None:
     assert report.rescue_device.address == plan.address
 
 
+def test_record_under_either_name_does_not_count() -> None:
+    """Our record is no finding, under its name or 0.1.0's (rule R1); other metadata is one."""
+    case = next(c for c in STABLE if c.name == "pc-virtio-disk")
+    rescued = expected(case)
+    assert rescued.count("'urn:stable-rescue:rescue:1'") == 1
+    provisional = rescued.replace(
+        "urn:stable-rescue:rescue:1", "http://stable-rescue.org/xmlns/rescue/1"
+    )
+    assert verify(case.input_xml, provisional).ok
+    other = rescued.replace("urn:stable-rescue:rescue:1", "urn:example:other-tool:1")
+    assert kinds(verify(case.input_xml, other)) == [("changed", "domain:metadata")]
+
+
 @pytest.mark.parametrize("case", LEGACY, ids=[c.name for c in LEGACY])
 def test_legacy_rescue_is_not_ok_and_says_why(case: GoldenCase) -> None:
     """Nova's layout: the root is retargeted and moved, the other disks removed."""
