@@ -15,7 +15,8 @@ previous boot sequence still follows. Everything else is a ``Finding``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Hashable, Iterable, Iterator
 
 import attrs
 from lxml import etree
@@ -198,52 +199,56 @@ def _match(
     Disks are the same device when they have the same source (so a disk renamed is found, and
     one renamed onto another's name is not taken for it); devices known by their place among
     their kind (``video:0``) when their content is the same, so that one dropped does not make
-    the next look changed; every device, last, when its key is the same.
+    the next look changed; every device, last, when its key is the same. In each of these
+    passes an original takes the first rescued device not yet taken with the same identity,
+    found through an index, so that matching stays linear however libvirt ordered the devices.
     """
-    free = list(rescued)
+    taken: set[int] = set()
     pairs: list[tuple[_Item, _Item]] = []
     left = list(originals)
-    for rule in (_same_key_and_source, _same_source, _same_kind_and_content, _same_key):
-        for item in list(left):
-            found = next((other for other in free if rule(item, other)), None)
-            if found is not None:
-                pairs.append((item, found))
-                free.remove(found)
-                left.remove(item)
+    for identity in (_key_and_source, _disk_source, _kind_and_content, _key):
+        candidates: dict[Hashable, deque[_Item]] = {}
+        for other in rescued:
+            if id(other) not in taken and (found := identity(other)) is not None:
+                candidates.setdefault(found, deque()).append(other)
+        unmatched = []
+        for item in left:
+            same = candidates.get(wanted) if (wanted := identity(item)) is not None else None
+            if same:
+                match = same.popleft()
+                pairs.append((item, match))
+                taken.add(id(match))
+            else:
+                unmatched.append(item)
+        left = unmatched
     order = {id(item): position for position, item in enumerate(originals)}
     pairs.sort(key=lambda pair: order[id(pair[0])])
-    return pairs, left, free
+    return pairs, left, [other for other in rescued if id(other) not in taken]
 
 
-def _same_key_and_source(item: _Item, other: _Item) -> bool:
-    return (
-        item.element.tag == "disk"
-        and other.key == item.key
-        and _source(other.element) == _source(item.element)
-    )
+# What makes two devices the same in each pass of ``_match``; None: never matched in it. Keys
+# start with the element's tag, so equal keys mean the same kind of device.
 
 
-def _same_source(item: _Item, other: _Item) -> bool:
-    source = _source(item.element)
-    return (
-        item.element.tag == "disk"
-        and other.element.tag == "disk"
-        and source is not None
-        and _source(other.element) == source
-    )
+def _key_and_source(item: _Item) -> Hashable | None:
+    if item.element.tag != "disk":
+        return None
+    return (item.key, _source(item.element))
 
 
-def _same_kind_and_content(item: _Item, other: _Item) -> bool:
+def _disk_source(item: _Item) -> Hashable | None:
+    return _source(item.element) if item.element.tag == "disk" else None
+
+
+def _kind_and_content(item: _Item) -> Hashable | None:
     """Devices keyed by their place among their kind, with the same content."""
-    return (
-        item.element.tag not in _KEYED_TAGS
-        and other.element.tag == item.element.tag
-        and _content(other.element) == _content(item.element)
-    )
+    if item.element.tag in _KEYED_TAGS:
+        return None
+    return (item.element.tag, _content(item.element))
 
 
-def _same_key(item: _Item, other: _Item) -> bool:
-    return other.key == item.key
+def _key(item: _Item) -> Hashable:
+    return item.key
 
 
 def _source(disk: etree._Element) -> tuple[object, ...] | None:
