@@ -14,6 +14,9 @@ from hypothesis import HealthCheck, settings
 from tests.libvirt_host import libvirt_workdir
 
 settings.register_profile("default", max_examples=60, deadline=None)
+# The other Pythons and the lowest dependencies in CI: the same properties with fewer examples,
+# to show the code behaves the same there; the ci profile, on the main Python, hunts for bugs.
+settings.register_profile("compat", max_examples=20, deadline=None)
 settings.register_profile(
     "ci",
     max_examples=500,
