@@ -337,14 +337,22 @@ def test_digest_survives_libvirt_reformatting() -> None:
     stable_rescue.unrescue(xml[:start] + reformatted + xml[end:])
 
 
-def test_previous_release_record_still_unrescues() -> None:
-    """Rule R10: a record without name, uuid and added-sha256 is read as before."""
+def three_rescues() -> list[tuple[str, str]]:
+    """(original, rescued) of a stable, a legacy and a kernel rescue: each kind of record."""
+    pairs = []
     for case, properties in ((PC, STABLE), (NOVA, {}), ("pc-kernel-replaced", STABLE)):
         original = golden_input(case)
         kernel = "/boot/rescue-vmlinuz" if case == "pc-kernel-replaced" else None
         xml = stable_rescue.rescue(
             original, properties, IMG, source_format="raw", kernel=kernel
         ).xml
+        pairs.append((original, xml))
+    return pairs
+
+
+def test_previous_release_record_still_unrescues() -> None:
+    """Rule R10: a record without name, uuid and added-sha256 is read as before."""
+    for original, xml in three_rescues():
         assert stable_rescue.unrescue(old_format(xml)) == original
 
 
@@ -357,12 +365,7 @@ def test_previous_release_record_still_gets_the_structural_checks() -> None:
 
 def test_provisional_namespace_record_still_unrescues() -> None:
     """Rule R1: a record 0.1.0 wrote under its provisional namespace is read as a current one."""
-    for case, properties in ((PC, STABLE), (NOVA, {}), ("pc-kernel-replaced", STABLE)):
-        original = golden_input(case)
-        kernel = "/boot/rescue-vmlinuz" if case == "pc-kernel-replaced" else None
-        xml = stable_rescue.rescue(
-            original, properties, IMG, source_format="raw", kernel=kernel
-        ).xml
+    for original, xml in three_rescues():
         provisional = xml.replace(RECORD_NAMESPACE, PROVISIONAL_NAMESPACE)
         assert provisional != xml
         assert stable_rescue.is_rescued(provisional)

@@ -33,9 +33,11 @@ RECORD_NAMESPACE = "urn:stable-rescue:rescue:1"
 # 0.1.0 wrote the same format, version 1, under a URL the project never held (rule R1).
 PROVISIONAL_RECORD_NAMESPACE = "http://stable-rescue.org/xmlns/rescue/1"
 READABLE_NAMESPACES = (RECORD_NAMESPACE, PROVISIONAL_RECORD_NAMESPACE)
-# A record in a namespace under either, of any version, means rescued (rule R7).
-_RECORD_NAMESPACE_PREFIXES = ("urn:stable-rescue:rescue:", "http://stable-rescue.org/xmlns/rescue/")
 RECORD_VERSION = "1"
+# A record in a namespace under either name, of any version, means rescued (rule R7).
+_RECORD_NAMESPACE_PREFIXES = tuple(
+    namespace.removesuffix(RECORD_VERSION) for namespace in READABLE_NAMESPACES
+)
 PREFIX = "stable-rescue"
 # The elements whose children a rescue may take out, by mode (rule R5): boot and kernel
 # entries in both; whole disks from <devices> only in legacy mode, which detaches them.
