@@ -18,8 +18,10 @@ runs a plain random-mutation loop over a corpus with ``--mutate``.
 
 from __future__ import annotations
 
+import importlib
 import os
 import pathlib
+import pkgutil
 import random
 import sys
 import time
@@ -38,8 +40,14 @@ except ImportError:  # development-only tool: the fallback below still replays a
 
 if atheris is not None:
     # Instrument only the library: lxml is C and the stdlib would only add noise to coverage.
+    # The package imports its modules lazily (a CLI command loads only what it needs), so each
+    # one is imported here, inside the block: a module first loaded later is not instrumented.
     with atheris.instrument_imports(include=["stable_rescue"]):
         import stable_rescue
+
+        for _module in pkgutil.iter_modules(stable_rescue.__path__, "stable_rescue."):
+            if _module.name not in ("stable_rescue.__main__", "stable_rescue.testing"):
+                importlib.import_module(_module.name)
 else:
     import stable_rescue
 
