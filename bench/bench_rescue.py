@@ -403,7 +403,7 @@ def budgets(
         result.append(
             Budget(f"{op} time / (a), every golden input", 1.5, worst.ratio(op), worst.name)
         )
-    for op in ("rescue", "unrescue"):
+    for op in ("rescue", "unrescue", "verify"):
         result.append(
             Budget(f"{op} time, 10,000 / 1,000 disks", 12, growth(synthetics, op), "synthetic")
         )
@@ -460,7 +460,7 @@ def main() -> None:
             row = dataclasses.replace(row, resident=resident_peaks(case, resident_runs))
         synthetics.append(row)
     print_table("Synthetic q35 domains (virtio rescue)", synthetics, "domain")
-    for op in ("rescue", "unrescue"):
+    for op in ("rescue", "unrescue", "verify"):
         if (factor := growth(synthetics, op)) is not None:
             print(f"  {op}: 10,000 disks take {factor:.1f}x the time of 1,000")
 

@@ -22,7 +22,7 @@ import attrs
 from lxml import etree
 
 from stable_rescue.boot import plan_boot
-from stable_rescue.document import Document, read_document
+from stable_rescue.document import Document, child_paths, read_document
 from stable_rescue.model import Address, Device, Mode
 from stable_rescue.parse import parse_domain
 from stable_rescue.record import is_record_element
@@ -152,9 +152,14 @@ class _Side:
         self.document = document
         self.domain = parse_domain(document)
         by_xpath = {device.xpath: device for device in self.domain.devices}
-        tree = document.root.getroottree()
+        # One pass over the children, not getpath per device: that is O(n²) for n devices.
+        paths = {
+            element: path
+            for devices in document.root.iterchildren("devices")
+            for element, path in child_paths(devices).items()
+        }
         self.items = [
-            _Item(key=key, element=element, device=by_xpath[tree.getpath(element)])
+            _Item(key=key, element=element, device=by_xpath[paths[element]])
             for element, key in _keyed(_device_elements(document.root))
         ]
         self.by_xpath = {item.device.xpath: item for item in self.items}
