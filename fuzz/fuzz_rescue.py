@@ -372,7 +372,19 @@ def TestOneInput(data: bytes) -> None:  # the name atheris and libFuzzer expect
         pass
     except Exception as error:
         if signature(error) not in KNOWN:
+            _keep_traceback(data)
             raise
+
+
+def _keep_traceback(data: bytes) -> None:
+    """Append the finding's traceback beside the crash files: fork mode deletes job logs."""
+    prefix = next((arg.partition("=")[2] for arg in sys.argv if arg.startswith(ARTIFACTS)), None)
+    if prefix:
+        with open(f"{prefix}tracebacks.txt", "a", encoding="utf-8") as log:
+            log.write(f"--- {describe(data)}\n{traceback.format_exc()}")
+
+
+ARTIFACTS = "-artifact_prefix="
 
 
 def signature(error: BaseException) -> str:
