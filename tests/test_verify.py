@@ -305,3 +305,21 @@ def test_boot_first_taken_away_is_found(case: GoldenCase) -> None:
     target = rescue.find("target")
     assert target is not None
     assert ("boot-not-first", f"disk:{target.get('dev')}") in kinds(report)
+
+
+def test_an_added_device_says_why_it_counts() -> None:
+    """Each added device says why it is a finding, without repeating its key."""
+    case = next(c for c in STABLE if c.name == "pc-virtio-disk")
+    end = expected(case).index("</devices>")
+    added = (
+        "<watchdog model='itco' action='reset'/>"
+        "<controller type='scsi' index='7' model='virtio-scsi'/>"
+        "<disk type='file' device='disk'><source file='/x.img'/><target dev='vdzz' bus='virtio'/>"
+        "</disk>"
+    )
+    report = verify(case.input_xml, expected(case)[:end] + added + expected(case)[end:])
+    assert [str(finding) for finding in report.findings] == [
+        "added watchdog:0: a device a rescue does not add",
+        "added controller:scsi:7: a controller the rescue disk does not use",
+        "added disk:vdzz: disk vdzz: a disk beside the rescue disk",
+    ]

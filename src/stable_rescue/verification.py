@@ -130,8 +130,10 @@ def verify(original_xml: str | bytes, rescued_xml: str | bytes) -> VerifyReport:
     for item in added:
         if item is rescue or item.key in needed:
             continue
-        what = "a disk beside the rescue disk" if item.element.tag == "disk" else "not needed"
-        findings.append(Finding(kind=ADDED, device=item.key, detail=f"{_describe(item)}: {what}"))
+        what = _NOT_NEEDED.get(str(item.element.tag), "a device a rescue does not add")
+        described = _describe(item)
+        detail = what if described == item.key else f"{described}: {what}"
+        findings.append(Finding(kind=ADDED, device=item.key, detail=detail))
     findings.extend(_boot_findings(original, rescued, pairs, rescue))
     findings.extend(_domain_findings(original.document.root, rescued.document.root))
     legacy = rescue is not None and any(
@@ -496,6 +498,13 @@ def _first_difference(old: object, new: object) -> str:
     extra = new_children[len(old_children) :] or old_children[len(new_children) :]
     verb = "added to" if len(new_children) > len(old_children) else "removed from"
     return f"<{extra[0][0]}> {verb} <{old_tag}>"
+
+
+# Why an added device other than the rescue disk and its controllers is a finding.
+_NOT_NEEDED = {
+    "disk": "a disk beside the rescue disk",
+    "controller": "a controller the rescue disk does not use",
+}
 
 
 def _describe(item: _Item) -> str:
