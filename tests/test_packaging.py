@@ -27,7 +27,7 @@ NOT_SOURCE = shutil.ignore_patterns(
     ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis", ".benchmarks",
 )  # fmt: skip
 # The directories whose every file the sdist must carry, so that its tests run from it.
-SHIPPED_DIRECTORIES = ("tests", "docs", "examples", "src")
+SHIPPED_DIRECTORIES = ("tests", "docs", "examples", "fuzz", "src")
 SHIPPED_FILES = ("LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml", "MANIFEST.in")
 
 
