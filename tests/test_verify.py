@@ -312,7 +312,7 @@ def test_an_added_device_says_why_it_counts() -> None:
     case = next(c for c in STABLE if c.name == "pc-virtio-disk")
     end = expected(case).index("</devices>")
     added = (
-        "<watchdog model='itco' action='reset'/>"
+        "<watchdog model='i6300esb' action='reset'/>"
         "<controller type='scsi' index='7' model='virtio-scsi'/>"
         "<disk type='file' device='disk'><source file='/x.img'/><target dev='vdzz' bus='virtio'/>"
         "</disk>"
@@ -323,3 +323,35 @@ def test_an_added_device_says_why_it_counts() -> None:
         "added controller:scsi:7: a controller the rescue disk does not use",
         "added disk:vdzz: disk vdzz: a disk beside the rescue disk",
     ]
+
+
+ITCO = "<watchdog model='itco' action='reset'/>"
+
+
+def with_devices(xml: str, text: str) -> str:
+    end = xml.index("</devices>")
+    return xml[:end] + text + xml[end:]
+
+
+@pytest.mark.parametrize("case", [c for c in STABLE if c.name.startswith("q35-")][:3])
+def test_q35_chipset_watchdog_libvirt_adds_does_not_count(case: GoldenCase) -> None:
+    """An iTCO watchdog libvirt 11.3 writes into every q35 dump (9.0 does not) is no finding."""
+    assert "itco" not in case.input_xml
+    assert verify(case.input_xml, with_devices(expected(case), ITCO)).ok
+
+
+def test_itco_watchdog_counts_where_libvirt_would_not_add_it() -> None:
+    """On i440fx, with an address, or beside an iTCO the original had, it is a finding."""
+    q35 = next(c for c in STABLE if c.name.startswith("q35-"))
+    pc = next(c for c in STABLE if c.name == "pc-virtio-disk")
+    addressed = (
+        "<watchdog model='itco' action='reset'><address type='isa' iobase='0x400'/></watchdog>"
+    )
+    with_itco = with_devices(q35.input_xml, ITCO)
+    pairs = (
+        (pc.input_xml, with_devices(expected(pc), ITCO), "watchdog:0"),
+        (q35.input_xml, with_devices(expected(q35), addressed), "watchdog:0"),
+        (with_itco, with_devices(with_devices(expected(q35), ITCO), ITCO), "watchdog:1"),
+    )
+    for original, rescued, key in pairs:
+        assert kinds(verify(original, rescued)) == [("added", key)]

@@ -5,7 +5,8 @@ decimal. So both domains are read into devices matched by identity (a disk by it
 controller by type and index, an interface by MAC, any other device by its place among devices
 of its kind), and compared by meaning: attribute order, quoting, whitespace, comments, number
 bases and the ``<address>`` attributes libvirt fills in with defaults do not count, nor does this
-library's own rescue record in ``<metadata>``.
+library's own rescue record in ``<metadata>``, nor q35's built-in iTCO watchdog, which newer
+libvirts add to every q35 dump.
 
 A pair is a stable rescue (``ok``) when every device of the original is in the rescued domain at
 the same address, with the same target and content apart from its ``<boot>``; exactly one disk
@@ -23,7 +24,7 @@ from lxml import etree
 
 from stable_rescue.boot import plan_boot
 from stable_rescue.document import Document, child_paths, read_document
-from stable_rescue.model import Address, Device, Mode
+from stable_rescue.model import Address, Device, MachineFamily, Mode
 from stable_rescue.parse import parse_domain
 from stable_rescue.record import is_record_element
 
@@ -128,7 +129,7 @@ def verify(original_xml: str | bytes, rescued_xml: str | bytes) -> VerifyReport:
         findings.append(Finding(kind=NO_RESCUE_DEVICE, device="domain", detail="no disk was added"))
     needed = _needed_controllers(rescue, rescued) if rescue is not None else set()
     for item in added:
-        if item is rescue or item.key in needed:
+        if item is rescue or item.key in needed or _chipset_watchdog(item, original):
             continue
         what = _NOT_NEEDED.get(str(item.element.tag), "a device a rescue does not add")
         described = _describe(item)
@@ -498,6 +499,27 @@ def _first_difference(old: object, new: object) -> str:
     extra = new_children[len(old_children) :] or old_children[len(new_children) :]
     verb = "added to" if len(new_children) > len(old_children) else "removed from"
     return f"<{extra[0][0]}> {verb} <{old_tag}>"
+
+
+def _chipset_watchdog(item: _Item, original: _Side) -> bool:
+    """q35's iTCO watchdog, added where the original had none: libvirt's doing, not a change.
+
+    The iTCO is part of the q35 chipset, there whether the XML says so or not (libvirt refuses an
+    address on it). libvirt 11.3 writes it into every q35 definition it stores
+    (qemuDomainDefAddDefaultDevices) and 9.0 does not, so a domain dumped by 9.0 and its rescue
+    dumped by 11.3 differ by it while the guest has not changed.
+    """
+    element = item.element
+    return (
+        element.tag == "watchdog"
+        and element.get("model") == "itco"
+        and element.find("address") is None
+        and original.domain.machine.family is MachineFamily.Q35
+        and not any(
+            other.element.tag == "watchdog" and other.element.get("model") == "itco"
+            for other in original.items
+        )
+    )
 
 
 # Why an added device other than the rescue disk and its controllers is a finding.
