@@ -54,8 +54,10 @@ def _undone_text(document: Document) -> str:
     added = find_added(root, record.added_aliases)
     writer = Writer(document)
     _remove_added(writer, root, record, added)
-    _restore_boot(writer, root, record, set(added))
-    _restore_devices(writer, root, record, set(added))
+    # One set of keys for both: each is a pass over every device (rule R4).
+    kept = _kept_devices(root, set(added))
+    _restore_boot(writer, root, record, kept)
+    _restore_devices(writer, root, record, kept)
     _restore_os(writer, root, record)
     # After the checks above, which say more precisely what no longer matches.
     check_binding(record, root, rescued_elements(root, added, record.kernel_added))
@@ -106,8 +108,17 @@ def _remove_record(writer: Writer, record_element: etree._Element, record: Rescu
         writer.remove(record_element)
 
 
+def _kept_devices(root: etree._Element, added: set[etree._Element]) -> dict[etree._Element, str]:
+    """Each device the rescue did not add, with its key (rule R4); none without ``<devices>``."""
+    devices = root.find("devices")
+    if devices is None:
+        return {}
+    elements = [child for child in element_children(devices) if child not in added]
+    return dict(zip(elements, device_keys(elements), strict=True))
+
+
 def _restore_boot(
-    writer: Writer, root: etree._Element, record: RescueRecord, added: set[etree._Element]
+    writer: Writer, root: etree._Element, record: RescueRecord, kept: dict[etree._Element, str]
 ) -> None:
     """Give each recorded device its old boot order back, or take its ``<boot>`` out.
 
@@ -118,8 +129,7 @@ def _restore_boot(
         return
     if devices is None:
         raise InvalidRescueRecord("rescue record restores boot orders; the domain has no <devices>")
-    elements = [child for child in element_children(devices) if child not in added]
-    by_key = dict(zip(device_keys(elements), elements, strict=True))
+    by_key = {key: element for element, key in kept.items()}
     for boot in record.boot:
         device = by_key.get(boot.key)
         element = device.find("boot") if device is not None else None
@@ -159,7 +169,7 @@ def _restore_os(writer: Writer, root: etree._Element, record: RescueRecord) -> N
 
 
 def _restore_devices(
-    writer: Writer, root: etree._Element, record: RescueRecord, added: set[etree._Element]
+    writer: Writer, root: etree._Element, record: RescueRecord, kept: dict[etree._Element, str]
 ) -> None:
     """Put back the disks legacy mode detached.
 
@@ -172,9 +182,7 @@ def _restore_devices(
                 "rescue record restores detached disks; the domain has no <devices>"
             )
         return
-    elements = [element for element in element_children(devices) if element not in added]
-    keys = dict(zip(elements, device_keys(elements), strict=True))
-    restore_children(writer, devices, keys, record, "devices")
+    restore_children(writer, devices, kept, record, "devices")
 
 
 def check_restored(text: str) -> None:
