@@ -32,7 +32,7 @@ RESCUE_ISO = "/var/lib/libvirt/images/rescue.iso"
 def large_domain(disks: int) -> str:
     """``synthetic.domain(10,000)`` with SCSI disks added up to ``disks`` disks in all."""
     base = synthetic.domain(BASE_DISKS, name=f"bench-scale-{disks}")
-    first_scsi_name = BASE_DISKS // 2  # synthetic names its SCSI disks sda ... from index 0
+    first_scsi_name = BASE_DISKS // 2  # the name after synthetic's own SCSI disks (half of them)
     extra = []
     for index in range(disks - BASE_DISKS):
         target, unit = divmod(index, UNITS_PER_TARGET)

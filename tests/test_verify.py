@@ -307,17 +307,21 @@ def test_boot_first_taken_away_is_found(case: GoldenCase) -> None:
     assert ("boot-not-first", f"disk:{target.get('dev')}") in kinds(report)
 
 
+def with_devices(xml: str, text: str) -> str:
+    end = xml.index("</devices>")
+    return xml[:end] + text + xml[end:]
+
+
 def test_an_added_device_says_why_it_counts() -> None:
     """Each added device says why it is a finding, without repeating its key."""
     case = next(c for c in STABLE if c.name == "pc-virtio-disk")
-    end = expected(case).index("</devices>")
     added = (
         "<watchdog model='i6300esb' action='reset'/>"
         "<controller type='scsi' index='7' model='virtio-scsi'/>"
         "<disk type='file' device='disk'><source file='/x.img'/><target dev='vdzz' bus='virtio'/>"
         "</disk>"
     )
-    report = verify(case.input_xml, expected(case)[:end] + added + expected(case)[end:])
+    report = verify(case.input_xml, with_devices(expected(case), added))
     assert [str(finding) for finding in report.findings] == [
         "added watchdog:0: a device a rescue does not add",
         "added controller:scsi:7: a controller the rescue disk does not use",
@@ -326,11 +330,6 @@ def test_an_added_device_says_why_it_counts() -> None:
 
 
 ITCO = "<watchdog model='itco' action='reset'/>"
-
-
-def with_devices(xml: str, text: str) -> str:
-    end = xml.index("</devices>")
-    return xml[:end] + text + xml[end:]
 
 
 @pytest.mark.parametrize("case", [c for c in STABLE if c.name.startswith("q35-")][:3])
