@@ -16,7 +16,7 @@ import attrs
 from lxml import etree
 
 from stable_rescue.errors import InvalidDomainXML
-from stable_rescue.xmltext import ElementSpan, check_spans, scan
+from stable_rescue.xmltext import ElementSpan, check_spans, locate_element, scan, tag_starts
 
 # The XML declaration's encoding pseudo-attribute, after an optional byte order mark.
 _ENCODING = re.compile(
@@ -48,26 +48,65 @@ BOOT_ORDER = re.compile(r"[ \t\n\r]*\+?([0-9]+)")
 
 @attrs.frozen(kw_only=True, eq=False)
 class Document:
-    """The input text, its parsed tree and each element's offsets in the text."""
+    """The input text, its parsed tree and each element's offsets in the text.
+
+    Offsets come one of two ways. A text whose only markup is tags (what ``virsh dumpxml``
+    prints) has each element's start located up front, cheaply, and the rest of its offsets
+    found when ``span`` is first asked for them: a rescue edits a few elements of hundreds. Any
+    other text is scanned whole by the XML grammar (``xmltext.scan``), every element at once.
+    """
 
     text: str
     root: etree._Element
+    # Each element's offsets: all of them after a scan, else those ``span`` has found so far.
     spans: dict[etree._Element, ElementSpan]
     # ``(start, end)`` of each comment and processing instruction inside the root element.
     other_spans: dict[etree._Element, tuple[int, int]]
+    # Where each element's start tag begins, for a text of tags only; None after a scan.
+    _starts: dict[etree._Element, int] | None = None
     # Each device's xpath, built on the first ``find``: one XPath query per device is O(n²).
     _by_path: dict[str, etree._Element] = attrs.field(factory=dict, init=False)
     _indexed: set[etree._Element] = attrs.field(factory=set, init=False)
 
     def span(self, element: etree._Element) -> ElementSpan:
         """The offsets of ``element`` in ``text``."""
-        return self.spans[element]
+        found = self.spans.get(element)
+        return found if found is not None else self._locate(element)
+
+    def element_starts(self) -> set[int]:
+        """Where every element's start tag begins."""
+        if self._starts is not None:
+            return set(self._starts.values())
+        return {span.start for span in self.spans.values()}
 
     def end_of(self, node: etree._Element) -> int:
         """Where ``node`` (an element, comment or processing instruction) ends in ``text``."""
         if isinstance(node.tag, str):
-            return self.spans[node].end
+            return self.span(node).end
         return self.other_spans[node][1]
+
+    def _locate(self, element: etree._Element) -> ElementSpan:
+        """Find ``element``'s offsets in a text of tags only, and keep them.
+
+        An element's end tag follows the end of its last child, so the last children down to a
+        leaf (or to one already found) are located first, deepest first; no recursion, however
+        deep the document. The text holds no comments or PIs, so ``[-1]`` is an element.
+        """
+        if self._starts is None:
+            raise KeyError(element)  # a scan found every element: this one is not of the text
+        chain = []
+        node = element
+        while node not in self.spans:
+            chain.append(node)
+            if len(node) == 0:
+                break
+            node = node[-1]
+        for node in reversed(chain):
+            content_end = self.spans[node[-1]].end if len(node) else None
+            self.spans[node] = locate_element(
+                self.text, self._starts[node], _qualified(node), content_end
+            )
+        return self.spans[element]
 
     def index_paths(self, parent: etree._Element, paths: dict[etree._Element, str]) -> None:
         """Let ``find`` look up ``parent``'s children by xpath (``paths``: ``child_paths``)."""
@@ -139,6 +178,17 @@ def read_document(xml: str | bytes) -> Document:
         raise InvalidDomainXML(f"input uses entity '&{name};'; expected none")
     # Filtered by lxml in C, each in document order (as ``scan`` lists them).
     elements = list(tree.iter(etree.Element))
+    starts = tag_starts(text)
+    if starts is not None and len(starts) == len(elements):
+        # Each element's start is the n-th start tag's; its other offsets are checked against
+        # the parser's name and children when ``span`` finds them.
+        return Document(
+            text=text,
+            root=tree,
+            spans={},
+            other_spans={},
+            starts=dict(zip(elements, starts, strict=True)),
+        )
     others = list(tree.iter(etree.Comment, etree.ProcessingInstruction))
     spans, other_spans = scan(text)
     root_span = spans[0] if spans else None

@@ -204,7 +204,7 @@ def _check_indentation(document: Document) -> None:
     starts: set[int] = set()
     for match in _INDENT.finditer(document.text):
         indent = match.group(1)
-        starts = starts or {span.start for span in document.spans.values()}
+        starts = starts or document.element_starts()
         if match.end() - 1 in starts:
             raise InvalidDomain(
                 f"indentation '{brief(indent)}' at offset {match.start(1)}; "
