@@ -73,6 +73,17 @@ class Document:
         found = self.spans.get(element)
         return found if found is not None else self._locate(element)
 
+    def tails_are_literal(self) -> bool:
+        """Whether lxml's ``text`` and ``tail`` hold white space exactly where the text does.
+
+        So in a text of tags only (no CDATA) without character references (``&#10;`` reads as a
+        newline): there, character data differs from what lxml gives only by line ends (CR LF
+        and CR read as LF) and the five predefined entities, none of them white space. A caller
+        that only asks whether text between elements is white space may then ask lxml, and
+        locate nothing.
+        """
+        return self._starts is not None and "&#" not in self.text
+
     def element_starts(self) -> set[int]:
         """Where every element's start tag begins."""
         if self._starts is not None:

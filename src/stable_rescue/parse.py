@@ -157,9 +157,19 @@ def _check_no_text(document: Document, container: etree._Element | None) -> None
     The rescue inserts and removes children there, each with the whitespace before it; unrescue
     puts a child back after its neighbour. So only whitespace written as such (space, tab, CR,
     LF) may be there: not a character reference (``&#10;``), CDATA, or a Unicode space such as
-    U+00A0 or U+2028, which lxml reads as whitespace but a splice would move.
+    U+00A0 or U+2028, which lxml reads as whitespace but a splice would move. Where lxml's
+    tails are the text's own characters (``Document.tails_are_literal``) they are read; else
+    the text between the children's offsets is.
     """
     if container is None:
+        return
+    if document.tails_are_literal():
+        # lxml's text and tails are the text's own characters here, white space included.
+        if container.text is not None and container.text.strip(_XML_SPACE):
+            _refuse_text(container, None, container.text)
+        for child in container:
+            if child.tail is not None and child.tail.strip(_XML_SPACE):
+                _refuse_text(container, child, child.tail)
         return
     text = document.text
     span = document.span(container)
