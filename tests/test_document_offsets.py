@@ -125,10 +125,9 @@ def test_libvirt_dumps_are_located_on_demand() -> None:
     """What virsh dumpxml prints takes the cheap way: every golden input is tags only."""
     texts = [(case.directory / "input.xml").read_text(encoding="utf-8") for case in golden_cases()]
     scanned = [text for text in texts if tag_starts(text) is None]
-    # Only the two cases written with comments in them (legacy-pc-comments,
-    # pc-metadata-comments) are scanned whole.
-    assert len(scanned) == 2
+    # Only cases written with comments in them (legacy-pc-comments, pc-metadata-comments).
     assert all("<!--" in text for text in scanned)
+    assert len(scanned) < len(texts) / 10
 
 
 @pytest.mark.parametrize(
