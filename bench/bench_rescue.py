@@ -55,10 +55,10 @@ QUICK_SIZES = (5, 50, 500)
 # Resident memory is measured where the parsed tree is megabytes: below that, pages and the
 # allocator's reuse of freed memory are coarser than what is measured.
 RESIDENT_MIN_DISKS = 500
-RESCUE_ISO = "/var/lib/libvirt/images/rescue.iso"
+RESCUE_ISO = synthetic.RESCUE_ISO
 # Every synthetic domain must take both; the virtio one is timed.
 SYNTHETIC_PROPERTIES = (
-    {"hw_rescue_bus": "virtio", "hw_rescue_device": "disk"},
+    synthetic.VIRTIO_RESCUE,
     {"hw_rescue_bus": "scsi", "hw_rescue_device": "cdrom"},
 )
 OPERATIONS = ("parse", "rescue", "unrescue", "plan", "verify", "floor", "lean")

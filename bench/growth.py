@@ -18,17 +18,18 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import synthetic  # bench/ is sys.path[0] when this file runs as a script
 from lxml import etree
 
 import stable_rescue
 
-PROPERTIES = {"hw_rescue_bus": "virtio", "hw_rescue_device": "disk"}
-SOURCE = "/var/lib/libvirt/images/rescue.iso"
+_T = TypeVar("_T")
 
 
-def _timed(call: Callable[[], object]) -> tuple[float, object]:
+def _seconds(call: Callable[[], _T]) -> tuple[float, _T]:
+    """How long ``call`` took, and what it returned."""
     gc.collect()
     start = time.perf_counter()
     result = call()
@@ -38,20 +39,20 @@ def _timed(call: Callable[[], object]) -> tuple[float, object]:
 def main() -> None:
     """Time each operation once on the domain of ``sys.argv[1]`` disks; print the seconds."""
     disks = int(sys.argv[1])
+    properties, source = synthetic.VIRTIO_RESCUE, synthetic.RESCUE_ISO
     small = synthetic.domain(5)
-    stable_rescue.verify(small, stable_rescue.rescue(small, PROPERTIES, SOURCE).xml)
-    stable_rescue.unrescue(stable_rescue.rescue(small, PROPERTIES, SOURCE).xml)
+    small_rescued = stable_rescue.rescue(small, properties, source).xml
+    stable_rescue.verify(small, small_rescued)
+    stable_rescue.unrescue(small_rescued)
     xml = synthetic.domain(disks)
     data = xml.encode()
     seconds = {}
-    seconds["parse"], _ = _timed(lambda: etree.tostring(etree.fromstring(data)))
-    seconds["rescue"], result = _timed(lambda: stable_rescue.rescue(xml, PROPERTIES, SOURCE))
-    assert isinstance(result, stable_rescue.RescueResult)
-    rescued = result.xml
-    seconds["unrescue"], restored = _timed(lambda: stable_rescue.unrescue(rescued))
-    seconds["verify"], report = _timed(lambda: stable_rescue.verify(xml, rescued))
+    seconds["parse"], _ = _seconds(lambda: etree.tostring(etree.fromstring(data)))
+    seconds["rescue"], result = _seconds(lambda: stable_rescue.rescue(xml, properties, source))
+    seconds["unrescue"], restored = _seconds(lambda: stable_rescue.unrescue(result.xml))
+    seconds["verify"], report = _seconds(lambda: stable_rescue.verify(xml, result.xml))
     # A figure of a broken rescue would be no figure at all.
-    if restored != xml or not getattr(report, "ok", False):
+    if restored != xml or not report.ok:
         sys.exit(f"{disks} disks: the rescue did not round-trip or verify")
     print(json.dumps(seconds))
 

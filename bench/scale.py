@@ -25,8 +25,6 @@ import stable_rescue
 
 BASE_DISKS = 10_000
 UNITS_PER_TARGET = 16_384  # virtio-scsi: units 0 to 16383 on each target
-PROPERTIES = {"hw_rescue_device": "disk", "hw_rescue_bus": "virtio"}
-RESCUE_ISO = "/var/lib/libvirt/images/rescue.iso"
 
 
 def large_domain(disks: int) -> str:
@@ -62,7 +60,7 @@ def main() -> None:
     print(f"{len(xml.encode()) / 1e6:.1f} MB, {xml.count('<disk ')} disks, {devices} devices")
     for run in range(1, arguments.runs + 1):
         start = time.perf_counter()
-        rescued = stable_rescue.rescue(xml, PROPERTIES, RESCUE_ISO).xml
+        rescued = stable_rescue.rescue(xml, synthetic.VIRTIO_RESCUE, synthetic.RESCUE_ISO).xml
         rescue_done = time.perf_counter()
         restored = stable_rescue.unrescue(rescued)
         unrescue_done = time.perf_counter()

@@ -25,6 +25,9 @@ ROOT_SLOTS = range(2, 0x1F)  # 00:01.0 is the VGA; slot 0x1f is the q35 chipset 
 ROOT_PORTS = len(ROOT_SLOTS) * 8  # functions 0 to 7 of each slot
 BRIDGE_SLOTS = range(1, 32)  # slot 0 of a bridge is its hot-plug controller (rule P1)
 MAX_BUSES = 255  # bus numbers are 8 bits; bus 0 is pcie-root
+# The rescue the benchmarks time on these domains: a virtio disk, from this ISO.
+VIRTIO_RESCUE = {"hw_rescue_bus": "virtio", "hw_rescue_device": "disk"}
+RESCUE_ISO = "/var/lib/libvirt/images/rescue.iso"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ import contextlib
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 
 import stable_rescue
@@ -294,6 +296,35 @@ def test_visible_text_keeps_its_message() -> None:
     xml = BASE.replace("</type>", "</type>/type>", 1)
     with pytest.raises(InvalidDomain, match="text '/type>' among the children of <os>"):
         _rescue(xml)
+
+
+# What may stand between two children: literal white space, other spaces, visible text, and
+# the predefined entities (character references and CDATA are read by offsets, above).
+BETWEEN_PIECES = [" ", "\t", "\r\n", "\n", "\r", "\u00a0", "\u2028", "\u3000", "x", "&amp;", "&gt;"]
+
+
+@given(
+    st.sampled_from(list(WHERE)),
+    st.lists(st.sampled_from(BETWEEN_PIECES), min_size=1, max_size=4).map("".join),
+    st.booleans(),
+)
+def test_text_among_children_refused_exactly_when_not_literal_space(
+    where: str, between: str, with_comment: bool
+) -> None:
+    """Text among children is refused unless it is space, tab, CR and LF, read either way.
+
+    From lxml's tails (a dump's tags only), or from offsets (a comment elsewhere makes the
+    text scanned whole).
+    """
+    xml = BASE.replace(WHERE[where], between + WHERE[where], 1)
+    if with_comment:
+        xml = xml.replace("<name>", "<!-- scanned whole --><name>", 1)
+    assert read_document(xml).tails_are_literal() is not with_comment
+    if between.strip(" \t\r\n"):
+        with pytest.raises(InvalidDomain, match="among the children"):
+            _rescue(xml)
+    else:
+        _round_trip(xml, xml)
 
 
 @pytest.mark.parametrize("where", WHERE)
